@@ -1,0 +1,158 @@
+"""Benchmark: full and incremental HubSpot sync of a synthetic world, as a user runs it.
+
+The emulator runs in its own process (`crmpulse sandbox hubspot`) with HubSpot's real rate limits;
+each sync runs as `crmpulse sync --json` in a child process, so its peak memory is its own.
+Reports records/s, API calls per 100 records, write calls and peak RSS, and writes the figures to
+bench/results/sync_hubspot_<scale>.json.
+
+    .venv/bin/python bench/sync_hubspot.py --scale medium
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+TOKEN = "bench-token"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_sandbox(scale: str, seed: int) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crmpulse", "sandbox", "hubspot", "--port", str(port),
+         "--seed", str(seed), "--scale", scale, "--token", TOKEN, "--as-of", "2026-11-20"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"{base}/_sandbox/stats", timeout=2)
+            return proc, base
+        except requests.ConnectionError:
+            if proc.poll() is not None:
+                raise SystemExit("sandbox exited early") from None
+            time.sleep(0.5)
+    proc.kill()
+    raise SystemExit("sandbox did not start in 10 minutes")
+
+
+def run_sync(env: dict[str, str], cwd: Path) -> tuple[dict[str, Any], float, float]:
+    """One `crmpulse sync --json` child: (report, wall seconds, peak RSS MiB of the child)."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURED_SYNC],
+        env=env, cwd=cwd, capture_output=True, text=True, check=False, timeout=3600,
+    )
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"sync failed: {done.stderr[-2000:]}")
+    peak_kib = int(done.stderr.rsplit("PEAK_RSS_KIB=", 1)[1].split()[0])
+    return json.loads(done.stdout), wall, peak_kib / 1024
+
+
+# `crmpulse sync --json` that reports its own peak resident memory on exit.
+_MEASURED_SYNC = """
+import atexit, resource, sys
+atexit.register(lambda: sys.stderr.write(
+    "\\nPEAK_RSS_KIB=%d\\n" % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+sys.argv = ["crmpulse", "sync", "--json"]
+from crmpulse.cli import main
+main()
+"""
+
+
+def touch_tickets(base: str, count: int) -> None:
+    """Change `count` tickets through the API, as agents would."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    page = requests.get(
+        f"{base}/crm/v3/objects/tickets", params={"limit": 100}, headers=headers, timeout=30
+    ).json()
+    ids = [o["id"] for o in page["results"]][:count]
+    body = {"inputs": [{"id": i, "properties": {"hs_ticket_priority": "URGENT"}} for i in ids]}
+    r = requests.post(
+        f"{base}/crm/v3/objects/tickets/batch/update", json=body, headers=headers, timeout=30
+    )
+    r.raise_for_status()
+
+
+def summarise(label: str, report: dict[str, Any], wall: float, peak: float) -> dict[str, Any]:
+    pulled = sum(report["records_pulled"].values())
+    reads = report["api_calls"]["read"]
+    return {
+        "run": label,
+        "records_pulled": pulled,
+        "seconds": round(wall, 2),
+        "records_per_second": round(pulled / wall, 1) if wall else None,
+        "read_calls": reads,
+        "read_calls_per_100_records": round(100 * reads / pulled, 2) if pulled else None,
+        "write_calls": report["api_calls"]["write"],
+        "values_written": report["values_written"],
+        "peak_rss_mib": round(peak, 1),
+        "by_operation": report["api_calls"]["by_operation"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", default="medium")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--changes", type=int, default=50, help="tickets changed before run 2")
+    args = parser.parse_args()
+
+    proc, base = start_sandbox(args.scale, args.seed)
+    results: list[dict[str, Any]] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            env = {
+                **{k: v for k, v in os.environ.items() if not k.startswith("CRMPULSE_")},
+                "CRMPULSE_HUBSPOT__BASE_URL": base,
+                "CRMPULSE_HUBSPOT__ACCESS_TOKEN": TOKEN,
+                "CRMPULSE_STORE__URL": f"sqlite:///{tmp}/bench.db",
+                "CRMPULSE_KPI__PERIOD": "2026-10",
+                "CRMPULSE_SYNC__OVERLAP_SECONDS": "1",
+            }
+            report, wall, peak = run_sync(env, Path(tmp))
+            results.append(summarise("full load + KPIs + write-back", report, wall, peak))
+            report, wall, peak = run_sync(env, Path(tmp))
+            results.append(summarise("incremental, nothing changed", report, wall, peak))
+            touch_tickets(base, args.changes)
+            report, wall, peak = run_sync(env, Path(tmp))
+            results.append(summarise(f"incremental, {args.changes} tickets changed", report, wall, peak))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+    out = ROOT / "bench" / "results" / f"sync_hubspot_{args.scale}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"scale": args.scale, "seed": args.seed, "runs": results}, indent=2))
+    for r in results:
+        print(
+            f"{r['run']:<40} {r['records_pulled']:>8} rec {r['seconds']:>8.1f} s "
+            f"{r['records_per_second'] or 0:>9.1f} rec/s  {r['read_calls']:>5} reads "
+            f"({r['read_calls_per_100_records']} /100 rec)  {r['write_calls']:>4} writes  "
+            f"{r['peak_rss_mib']:>7.1f} MiB"
+        )
+    print(f"results: {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,301 @@
+"""The HubSpot adapter of the connector port.
+
+Full loads walk the v3 list endpoint (100 per call, associations inline, no 10,000-result cap).
+Incremental pulls search on the last-modified property from the cursor, oldest first, 200 per call,
+and batch-read the page's associations through v4 (one call per association type per page). When
+a search walk reaches HubSpot's 10,000-result cap it starts a new window from the last timestamp
+seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from crmpulse.errors import CrmPulseError, FatalError, InvalidRecordError, RetriableError
+from crmpulse.model import Record
+from crmpulse.ports import (
+    CallStats,
+    Cursor,
+    FieldSpec,
+    Page,
+    PropertyChange,
+    PushResult,
+    RowFailure,
+    StreamSpec,
+    TargetSpec,
+)
+from crmpulse.settings import HubSpotSettings, SyncSettings
+from crmpulse_hubspot import mapper
+from crmpulse_hubspot.client import HubSpotClient, RawObject
+from crmpulse_hubspot.schema import OBJECTS, ObjectSchema
+
+SEARCH_CAP = 10_000
+ASSOCIATION_BATCH = 1000
+WRITE_OBJECT = {"account": "companies", "contact": "contacts"}
+_HUBSPOT_TYPES = {
+    "number": ("number", "number"),
+    "string": ("string", "text"),
+    "datetime": ("datetime", "date"),
+    "enumeration": ("enumeration", "select"),
+}
+
+
+@dataclass(frozen=True)
+class HubSpotStream(StreamSpec):
+    """A HubSpot stream: which object, which associations, which mapper."""
+
+    associations: tuple[str, ...] = ()
+    mapper: mapper.Mapper | None = None
+
+    @property
+    def schema(self) -> ObjectSchema:
+        """The object's schema entry."""
+        return OBJECTS[self.crm_object]
+
+
+def _stream(name: str, entity: str, associations: tuple[str, ...], fn: mapper.Mapper) -> HubSpotStream:
+    schema = OBJECTS[name]
+    return HubSpotStream(
+        name=name,
+        entity=entity,
+        crm_object=name,
+        cursor_field=schema.modified_property,
+        associations=associations,
+        mapper=fn,
+    )
+
+
+STREAMS: tuple[HubSpotStream, ...] = (
+    _stream("companies", "accounts", (), mapper.company),
+    _stream("contacts", "contacts", ("companies",), mapper.contact),
+    _stream("deals", "deals", ("companies", "contacts"), mapper.deal),
+    _stream("tickets", "tickets", ("companies", "contacts"), mapper.ticket),
+    _stream("feedback_submissions", "surveys", ("contacts", "tickets"), mapper.feedback_submission),
+)
+
+
+def _ms(value: datetime) -> str:
+    return str(int(value.timestamp() * 1000))
+
+
+class HubSpotConnector:
+    """Pulls HubSpot objects into normalized records and writes KPI properties back."""
+
+    name = "hubspot"
+
+    def __init__(
+        self,
+        settings: HubSpotSettings,
+        sync: SyncSettings,
+        *,
+        now: Any = None,
+    ) -> None:
+        token = settings.access_token.get_secret_value() if settings.access_token else ""
+        self.calls = CallStats()
+        self.client = HubSpotClient(
+            base_url=settings.base_url,
+            access_token=token,
+            timeout=settings.timeout_seconds,
+            max_retries=settings.max_retries,
+            burst_limit=settings.burst_limit,
+            calls=self.calls,
+        )
+        self.source = f"hubspot:{settings.portal_id}"
+        self._sync = sync
+        self._now = now or (lambda: datetime.now(UTC))
+
+    def streams(self) -> Sequence[StreamSpec]:
+        """Companies first, so contacts and tickets find their accounts."""
+        return STREAMS
+
+    def close(self) -> None:
+        """Nothing to release: the SDK's pools close with the process."""
+
+    # -- pulling ---------------------------------------------------------------------------
+
+    def pull(self, stream: StreamSpec, cursor: Cursor | None) -> Iterator[Page]:
+        """Full load when ``cursor`` is ``None``, else records modified since it."""
+        assert isinstance(stream, HubSpotStream)
+        started = self._now()
+        visible_before = started - timedelta(seconds=self._sync.overlap_seconds)
+        if cursor is None:
+            yield from self._full(stream, visible_before)
+        else:
+            yield from self._incremental(stream, cursor, visible_before)
+
+    def _map(self, stream: HubSpotStream, objects: Sequence[RawObject]) -> Page:
+        assert stream.mapper is not None
+        records: list[Record] = []
+        rejects: list[InvalidRecordError] = []
+        for obj in objects:
+            try:
+                records.append(mapper.map_object(stream.mapper, obj, self.source, stream.name))
+            except InvalidRecordError as exc:
+                rejects.append(exc)
+        return Page(records=records, cursor=None, rejects=rejects)
+
+    def _advance(
+        self, cursor: Cursor | None, objects: Sequence[RawObject], visible_before: datetime
+    ) -> Cursor | None:
+        best = (cursor.updated_at, cursor.record_id) if cursor else None
+        for obj in objects:
+            key = (obj.updated_at, obj.id)
+            if best is None or (key[0], int(key[1])) > (best[0], int(best[1])):
+                best = key
+        if best is None:
+            return None
+        return Cursor(updated_at=best[0], record_id=best[1], visible_before=visible_before)
+
+    def _full(self, stream: HubSpotStream, visible_before: datetime) -> Iterator[Page]:
+        after: str | None = None
+        cursor: Cursor | None = None
+        properties = sorted(stream.schema.properties)
+        while True:
+            objects, after = self.client.list_page(
+                stream.crm_object,
+                after=after,
+                limit=self._sync.page_size,
+                properties=properties,
+                associations=stream.associations,
+            )
+            cursor = self._advance(cursor, objects, visible_before)
+            page = self._map(stream, objects)
+            yield Page(records=page.records, cursor=cursor, rejects=page.rejects)
+            if not after:
+                return
+
+    def _incremental(
+        self, stream: HubSpotStream, cursor: Cursor, visible_before: datetime
+    ) -> Iterator[Page]:
+        prop = stream.cursor_field
+        properties = sorted(stream.schema.properties)
+        low = cursor.resume_from
+        current = Cursor(cursor.updated_at, cursor.record_id, visible_before)
+        offset = 0
+        while True:
+            objects, _total, nxt = self.client.search_page(
+                stream.crm_object,
+                filter_groups=[
+                    {"filters": [{"propertyName": prop, "operator": "GTE", "value": _ms(low)}]}
+                ],
+                sort={"propertyName": prop, "direction": "ASCENDING"},
+                properties=properties,
+                limit=self._sync.search_page_size,
+                after=offset,
+            )
+            self._attach_associations(stream, objects)
+            advanced = self._advance(current, objects, visible_before)
+            current = advanced or current
+            page = self._map(stream, objects)
+            yield Page(records=page.records, cursor=current, rejects=page.rejects)
+            if nxt is None:
+                return
+            if nxt + self._sync.search_page_size > SEARCH_CAP:
+                # HubSpot refuses to page past 10,000 results: open a new window at the last
+                # timestamp seen (records sharing it are read again and deduplicated).
+                if current.updated_at <= low:
+                    raise InvalidRecordError(
+                        f"more than {SEARCH_CAP} records share modification time "
+                        f"{low.isoformat()}",
+                        stream=stream.name,
+                        record_id=None,
+                    )
+                low, offset = current.updated_at, 0
+            else:
+                offset = nxt
+
+    def _attach_associations(self, stream: HubSpotStream, objects: list[RawObject]) -> None:
+        if not objects:
+            return
+        ids = [o.id for o in objects]
+        for target in stream.associations:
+            links: dict[str, list[str]] = {}
+            for start in range(0, len(ids), ASSOCIATION_BATCH):
+                links.update(
+                    self.client.associations(
+                        stream.crm_object, target, ids[start : start + ASSOCIATION_BATCH]
+                    )
+                )
+            for obj in objects:
+                obj.associations[target] = links.get(obj.id, [])
+
+    def count_changed_since(self, stream: StreamSpec, since: datetime) -> int:
+        """One search call: how many records were modified strictly after ``since``."""
+        _objects, total, _next = self.client.search_page(
+            stream.crm_object,
+            filter_groups=[
+                {"filters": [{"propertyName": stream.cursor_field, "operator": "GT",
+                              "value": _ms(since)}]}
+            ],
+            sort=None,
+            properties=["hs_object_id"],
+            limit=1,
+            after=0,
+        )
+        return total
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def ensure_targets(self, spec: TargetSpec) -> list[str]:
+        """Create our property group and any missing properties on companies and contacts."""
+        created: list[str] = []
+        for level, object_type in WRITE_OBJECT.items():
+            fields = spec.fields_for(level)  # type: ignore[arg-type]
+            if not fields:
+                continue
+            if spec.group not in self.client.group_names(object_type) and self.client.create_group(
+                object_type, spec.group, spec.group_label
+            ):
+                created.append(f"{object_type} group {spec.group}")
+            existing = self.client.property_names(object_type)
+            for field in fields:
+                if field.name in existing:
+                    continue
+                if self.client.create_property(object_type, _definition(field, spec.group)):
+                    created.append(f"{object_type}.{field.name}")
+        return created
+
+    def push(self, changes: Sequence[PropertyChange]) -> PushResult:
+        """Batch updates of up to 100 rows per object type; per-row outcomes."""
+        result = PushResult()
+        size = 100
+        for level, object_type in WRITE_OBJECT.items():
+            rows = [c for c in changes if c.level == level]
+            for start in range(0, len(rows), size):
+                batch = rows[start : start + size]
+                by_id = {c.object_id: c for c in batch}
+                try:
+                    written, errors = self.client.batch_update(
+                        object_type, [(c.object_id, c.values) for c in batch]
+                    )
+                except (FatalError, RetriableError):
+                    raise
+                except CrmPulseError as exc:  # HubSpot refused the whole batch (e.g. 400)
+                    result.failed.extend(RowFailure(c, str(exc)) for c in batch)
+                    continue
+                for object_id, stamped in written.items():
+                    if object_id in by_id:
+                        result.written.append((by_id[object_id], stamped))
+                failed_ids = {i for ids, _ in errors for i in ids}
+                for ids, message in errors:
+                    result.failed.extend(RowFailure(by_id[i], message) for i in ids if i in by_id)
+                missing = set(by_id) - set(written) - failed_ids
+                result.failed.extend(RowFailure(by_id[i], "not in the response") for i in missing)
+        return result
+
+
+def _definition(field: FieldSpec, group: str) -> dict[str, Any]:
+    type_, field_type = _HUBSPOT_TYPES[field.type]
+    return {
+        "name": field.name,
+        "label": field.label,
+        "type": type_,
+        "field_type": field_type,
+        "group_name": group,
+        "description": field.description,
+        "display_order": -1,
+        "form_field": False,
+    }

@@ -1,0 +1,196 @@
+"""Pure mappers from HubSpot objects to normalized records.
+
+Every HubSpot property value is a string (or null): numbers ``"1000"``, booleans ``"true"``,
+datetimes ISO-8601 (``"2024-01-17T19:55:04.281Z"``) or epoch milliseconds. A value that cannot be
+parsed makes the record invalid (``InvalidRecordError``), never a silently wrong number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+from pydantic import ValidationError
+
+from crmpulse.errors import InvalidRecordError
+from crmpulse.model import (
+    Account,
+    Contact,
+    Deal,
+    LifecycleStage,
+    Record,
+    SurveyKind,
+    SurveyResponse,
+    Ticket,
+)
+from crmpulse_hubspot.client import RawObject
+from crmpulse_hubspot.schema import SURVEY_SCALES
+
+Mapper = Callable[[RawObject, str], Record]
+
+_LIFECYCLE = {
+    "subscriber": LifecycleStage.SUBSCRIBER,
+    "lead": LifecycleStage.LEAD,
+    "marketingqualifiedlead": LifecycleStage.LEAD,
+    "salesqualifiedlead": LifecycleStage.LEAD,
+    "opportunity": LifecycleStage.OPPORTUNITY,
+    "customer": LifecycleStage.CUSTOMER,
+    "evangelist": LifecycleStage.CUSTOMER,
+    "other": LifecycleStage.OTHER,
+}
+
+
+class _Fields:
+    """Typed readers over one object's string properties; errors name the property."""
+
+    def __init__(self, obj: RawObject) -> None:
+        self.obj = obj
+        self.props = obj.properties
+
+    def text(self, name: str) -> str | None:
+        value = self.props.get(name)
+        return value if value not in (None, "") else None
+
+    def time(self, name: str) -> datetime | None:
+        value = self.text(name)
+        if value is None:
+            return None
+        try:
+            if value.isdigit():
+                return datetime.fromtimestamp(int(value) / 1000, tz=UTC)
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{name}={value!r} is not a datetime") from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+    def number(self, name: str) -> Decimal | None:
+        value = self.text(name)
+        if value is None:
+            return None
+        try:
+            return Decimal(value)
+        except InvalidOperation:
+            raise ValueError(f"{name}={value!r} is not a number") from None
+
+    def flag(self, name: str) -> bool:
+        return (self.text(name) or "").lower() == "true"
+
+    def first(self, association: str) -> str | None:
+        ids = self.obj.associations.get(association) or []
+        return ids[0] if ids else None
+
+    def common(self, source: str) -> dict[str, object]:
+        return {
+            "source": source,
+            "id": self.obj.id,
+            "created_at": self.obj.created_at,
+            "updated_at": self.obj.updated_at,
+            "deleted_at": self.obj.archived_at if self.obj.archived else None,
+        }
+
+
+def company(obj: RawObject, source: str) -> Account:
+    """A HubSpot company as an ``Account``."""
+    f = _Fields(obj)
+    return Account(
+        **f.common(source),  # type: ignore[arg-type]
+        name=f.text("name"),
+        domain=f.text("domain"),
+        industry=f.text("industry"),
+        segment=f.text("customer_segment"),
+        became_customer_at=f.time("hs_lifecyclestage_customer_date"),
+        churned_at=f.time("churn_date"),
+    )
+
+
+def contact(obj: RawObject, source: str) -> Contact:
+    """A HubSpot contact; a ``churn_date`` makes it churned whatever its lifecycle stage."""
+    f = _Fields(obj)
+    churned_at = f.time("churn_date")
+    stage = _LIFECYCLE.get((f.text("lifecyclestage") or "").lower())
+    return Contact(
+        **f.common(source),  # type: ignore[arg-type]
+        email=f.text("email"),
+        first_name=f.text("firstname"),
+        last_name=f.text("lastname"),
+        lifecycle_stage=LifecycleStage.CHURNED if churned_at else stage,
+        account_id=f.first("companies") or f.text("associatedcompanyid"),
+        became_lead_at=f.time("hs_lifecyclestage_lead_date"),
+        became_customer_at=f.time("hs_lifecyclestage_customer_date"),
+        churned_at=churned_at,
+    )
+
+
+def deal(obj: RawObject, source: str) -> Deal:
+    """A HubSpot deal."""
+    f = _Fields(obj)
+    return Deal(
+        **f.common(source),  # type: ignore[arg-type]
+        name=f.text("dealname"),
+        amount=f.number("amount"),
+        currency=f.text("deal_currency_code"),
+        stage=f.text("dealstage"),
+        is_closed=f.flag("hs_is_closed"),
+        is_won=f.flag("hs_is_closed_won"),
+        closed_at=f.time("closedate") if f.flag("hs_is_closed") else None,
+        account_id=f.first("companies"),
+        contact_ids=tuple(obj.associations.get("contacts") or ()),
+    )
+
+
+def ticket(obj: RawObject, source: str) -> Ticket:
+    """A HubSpot ticket; first response is ``first_agent_reply_date``."""
+    f = _Fields(obj)
+    return Ticket(
+        **f.common(source),  # type: ignore[arg-type]
+        subject=f.text("subject"),
+        priority=f.text("hs_ticket_priority"),
+        channel=f.text("source_type"),
+        account_id=f.first("companies"),
+        contact_id=f.first("contacts"),
+        first_response_at=f.time("first_agent_reply_date"),
+        closed_at=f.time("closed_date"),
+    )
+
+
+def feedback_submission(obj: RawObject, source: str) -> SurveyResponse:
+    """A HubSpot feedback submission (NPS, CSAT or CES answer).
+
+    HubSpot stores only the value; the scale comes from the portal's survey configuration.
+    """
+    f = _Fields(obj)
+    kind_text = (f.text("hs_survey_type") or "").upper()
+    try:
+        kind = SurveyKind(kind_text)
+    except ValueError:
+        raise ValueError(f"hs_survey_type={kind_text or None!r} is not NPS, CSAT or CES") from None
+    value = f.number("hs_value")
+    if value is None:
+        raise ValueError("hs_value is empty")
+    low, high = SURVEY_SCALES[kind.value]
+    answered = f.time("hs_submission_timestamp") or obj.created_at
+    return SurveyResponse(
+        **f.common(source),  # type: ignore[arg-type]
+        survey_kind=kind,
+        score=float(value),
+        scale_min=low,
+        scale_max=high,
+        comment=f.text("hs_content"),
+        answered_at=answered,
+        contact_id=f.first("contacts") or f.text("hs_contact_id"),
+        ticket_id=f.first("tickets"),
+    )
+
+
+def map_object(mapper: Mapper, obj: RawObject, source: str, stream: str) -> Record:
+    """Run a mapper, turning any parse or validation failure into ``InvalidRecordError``."""
+    try:
+        return mapper(obj, source)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidRecordError(problems, stream=stream, record_id=obj.id) from None
+    except ValueError as exc:
+        raise InvalidRecordError(str(exc), stream=stream, record_id=obj.id) from None

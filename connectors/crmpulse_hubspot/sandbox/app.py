@@ -1,0 +1,144 @@
+"""The FastAPI application: HubSpot's CRM API paths over a :class:`Portal`.
+
+Every API call passes one gate, in this order: fault injection, bearer-token check, rate limits,
+the handler; then the ``X-HubSpot-Correlation-Id`` header, the rate-limit headers (not on search,
+as in HubSpot) and the call count. ``/_sandbox/*`` paths are the emulator's own control surface:
+they need no token, are not rate-limited and are not counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.routing import APIRoute
+
+from . import errors
+from .catalog import resolve
+from .faults import FaultInjector, fault_error
+from .limits import RateLimiter, RateLimits
+from .portal import Portal
+from .stats import CallStats
+from .views import json_response
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TOKEN = "sandbox-token"
+"""The bearer token a sandbox accepts unless told otherwise."""
+
+_PARAM = re.compile(r"\{([^}]+)\}")
+_TYPE_PARAMS = frozenset({"object_type", "from_type", "to_type"})
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+class SandboxState:
+    """What the routes share: the portal, the token, limits, faults and call counts."""
+
+    def __init__(
+        self,
+        portal: Portal,
+        *,
+        token: str = DEFAULT_TOKEN,
+        limits: RateLimits | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.portal = portal
+        self.token = token
+        self.limiter = RateLimiter(limits, clock)
+        self.faults = FaultInjector()
+        self.stats = CallStats()
+
+    async def gate(self, request: Request, template: str, handler: Handler) -> Response:
+        """Run one API call through faults, auth and limits; render errors HubSpot's way."""
+        correlation = errors.correlation_id()
+        method = request.method
+        search = template.endswith("/search")
+        limit_headers: dict[str, str] = {}
+        try:
+            fault = self.faults.take(method, request.url.path)
+            if fault is not None:
+                if fault.delay_ms:
+                    await asyncio.sleep(fault.delay_ms / 1000)
+                if fault.status:
+                    raise fault_error(fault)
+            if request.headers.get("authorization") != f"Bearer {self.token}":
+                raise errors.unauthorized()
+            limit_headers = self.limiter.admit(self.token, search=search)
+            response = await handler(request)
+        except errors.ApiError as exc:
+            response = json_response(exc.render(correlation), exc.status)
+            response.headers.update(exc.headers)
+        except Exception:
+            log.exception("sandbox handler failed: %s %s", method, request.url.path)
+            response = json_response(
+                {
+                    "status": "error",
+                    "message": "internal error",
+                    "correlationId": correlation,
+                    "category": "INTERNAL_ERROR",
+                },
+                500,
+            )
+        response.headers.update(limit_headers)
+        response.headers["X-HubSpot-Correlation-Id"] = correlation
+        self.stats.record(method, route_name(template, request.path_params), response.status_code)
+        return response
+
+
+def route_name(template: str, params: dict[str, Any]) -> str:
+    """``/crm/v3/objects/{object_type}/{object_id}`` -> ``/crm/v3/objects/tickets/{id}``."""
+
+    def sub(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in _TYPE_PARAMS:
+            value = str(params.get(name, name))
+            otype = resolve(value)
+            return otype.name if otype else value
+        return "{id}"
+
+    return _PARAM.sub(sub, template)
+
+
+class GatedRoute(APIRoute):
+    """An API route whose handler runs behind :meth:`SandboxState.gate`."""
+
+    def get_route_handler(self) -> Handler:
+        inner = super().get_route_handler()
+        template = self.path
+
+        async def handler(request: Request) -> Response:
+            state: SandboxState = request.app.state.sandbox
+            return await state.gate(request, template, inner)
+
+        return handler
+
+
+def create_app(
+    portal: Portal,
+    *,
+    token: str = DEFAULT_TOKEN,
+    limits: RateLimits | None = None,
+    clock: Callable[[], float] = time.time,
+) -> FastAPI:
+    """The HubSpot emulator app for one portal."""
+    from . import routes_associations, routes_meta, routes_objects, routes_sandbox
+
+    app = FastAPI(title="HubSpot sandbox", openapi_url=None, docs_url=None, redoc_url=None)
+    app.state.sandbox = SandboxState(portal, token=token, limits=limits, clock=clock)
+    app.include_router(routes_sandbox.router)
+    app.include_router(routes_meta.router)
+    app.include_router(routes_associations.router)
+    app.include_router(routes_objects.router)
+    return app
+
+
+def state_of(request: Request) -> SandboxState:
+    """The sandbox state behind a request."""
+    state: SandboxState = request.app.state.sandbox
+    return state

@@ -1,0 +1,5 @@
+"""``python -m crmpulse``."""
+
+from crmpulse.cli import main
+
+main()

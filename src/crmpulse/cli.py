@@ -1,0 +1,201 @@
+"""The ``crmpulse`` command line: parse input, call the service, render the outcome.
+
+Exit codes: 0 success, 1 the run failed or was interrupted (the message says how to fix it),
+2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import nullcontext
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from crmpulse import logs, plugins, service
+from crmpulse.errors import ConfigError, CrmPulseError
+from crmpulse.kpis.periods import Month
+from crmpulse.settings import Settings, load_settings
+from crmpulse.store import Store
+from crmpulse.terminal import SyncProgress, kpi_table, summary_panel
+
+app = typer.Typer(
+    help="Customer-relationship KPIs from your CRM, written back into your CRM.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+sandbox_app = typer.Typer(help="Local emulators of the CRM APIs (no credentials needed).")
+app.add_typer(sandbox_app, name="sandbox")
+
+out = Console()
+err = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="TOML settings file (default ./crmpulse.toml)")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON document")]
+PeriodOption = Annotated[
+    str | None, typer.Option("--period", help="calendar month YYYY-MM (default: last full month)")
+]
+
+
+def _settings(config: Path | None, **overrides: Any) -> Settings:
+    settings = load_settings(config, **overrides)
+    logs.configure(settings.log)
+    return settings
+
+
+def _fail(exc: CrmPulseError) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {exc}")
+    return typer.Exit(2 if isinstance(exc, ConfigError) else 1)
+
+
+def _period(text: str | None, settings: Settings) -> Month:
+    try:
+        return Month.parse(text, settings.kpi.timezone) if text else service.default_period(settings)
+    except ValueError as exc:
+        raise ConfigError(f"--period {text!r}: {exc}", hint="use YYYY-MM, e.g. 2026-10") from None
+
+
+@app.command()
+def sync(
+    config: ConfigOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="pull and compute, print the write plan, write nothing")
+    ] = False,
+    as_json: JsonOption = False,
+    period: PeriodOption = None,
+) -> None:
+    """Pull changes from the CRM, compute KPIs, write changed values back."""
+    try:
+        settings = _settings(config)
+        month = _period(period, settings)
+        plugin = plugins.load(settings.crm)
+        connector = plugin.connect(settings)
+        with Store.open(settings.store.url) as store:
+            progress = None if as_json else SyncProgress(err)
+            with progress or nullcontext():
+                report = service.run_sync(
+                    connector,
+                    store,
+                    settings,
+                    dry_run=dry_run,
+                    progress=progress.advance if progress else None,
+                    period=month,
+                )
+    except CrmPulseError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        out.print_json(json.dumps(report.as_json()))
+    else:
+        if dry_run:
+            _print_plan(report)
+        out.print(summary_panel(report))
+    if report.status == "interrupted":
+        raise typer.Exit(1)
+
+
+def _print_plan(report: service.SyncReport) -> None:
+    out.print(f"[bold]Write plan[/] for {report.period}: {len(report.plan)} records")
+    for change in report.plan[:50]:
+        values = ", ".join(f"{k}={v if v is not None else '(clear)'}" for k, v in change.values.items())
+        out.print(f"  {change.level} {change.object_id}: {values}")
+    if len(report.plan) > 50:
+        out.print(f"  … and {len(report.plan) - 50} more")
+
+
+@app.command()
+def kpis(
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+    period: PeriodOption = None,
+) -> None:
+    """Show the KPIs for a period, computed from the records in the store."""
+    try:
+        settings = _settings(config)
+        month = _period(period, settings)
+        with Store.open(settings.store.url) as store:
+            if store.count("surveys") + store.count("tickets") == 0:
+                raise ConfigError(
+                    f"the store at {settings.store.url} holds no records",
+                    hint="run `crmpulse sync` (or `crmpulse demo`) first",
+                )
+            values = service.compute_kpis(store, settings, month)
+            previous = service.compute_kpis(store, settings, month.previous())
+    except CrmPulseError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        doc = {
+            "period": str(month),
+            "values": [
+                {
+                    "kpi": v.kpi,
+                    "level": v.level,
+                    "entity_id": v.entity_id,
+                    "period": v.period,
+                    "value": v.value,
+                    "n": v.n,
+                    "formula_version": v.formula_version,
+                    "margin_of_error": v.margin_of_error,
+                }
+                for v in values
+            ],
+        }
+        out.print_json(json.dumps(doc))
+        return
+    out.print(kpi_table(values, previous, month))
+
+
+@app.command()
+def demo(
+    seed: Annotated[int, typer.Option(help="world seed")] = 7,
+    scale: Annotated[str, typer.Option(help="tiny, small, medium or large")] = "small",
+    store_path: Annotated[
+        Path, typer.Option("--store", help="SQLite file for the demo (recreated)")
+    ] = Path("crmpulse-demo.db"),
+) -> None:
+    """Start a HubSpot emulator, sync it, compute KPIs, write them back, show the result."""
+    from crmpulse.demo import run_demo
+
+    try:
+        settings = _settings(None)
+        run_demo(settings, seed=seed, scale=scale, store_path=store_path, out=out, err=err)
+    except CrmPulseError as exc:
+        raise _fail(exc) from None
+
+
+@sandbox_app.command("hubspot")
+def sandbox_hubspot(
+    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1")] = 8765,
+    seed: Annotated[int, typer.Option(help="world seed")] = 7,
+    scale: Annotated[str, typer.Option(help="tiny, small, medium or large")] = "small",
+    token: Annotated[str, typer.Option(help="the bearer token to accept")] = "sandbox-token",
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="world end date YYYY-MM-DD (default today)")
+    ] = None,
+) -> None:
+    """Serve a HubSpot API emulator with a synthetic world until interrupted."""
+    try:
+        when = datetime.fromisoformat(as_of).replace(tzinfo=UTC) if as_of else None
+    except ValueError:
+        err.print(f"[bold red]error:[/] --as-of {as_of!r} is not a date (use YYYY-MM-DD)")
+        raise typer.Exit(2) from None
+    err.print(f"HubSpot sandbox on http://{host}:{port} (seed {seed}, scale {scale}); Ctrl-C stops")
+    plugins.load("hubspot").serve_sandbox(
+        seed=seed, scale=scale, as_of=when, token=token, host=host, port=port
+    )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

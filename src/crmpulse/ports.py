@@ -1,0 +1,161 @@
+"""The connector port: what the core asks of a CRM, and the values exchanged.
+
+A connector is an adapter folder (``connectors/crmpulse_<crm>/``) that implements ``Connector``.
+Streams are data (``StreamSpec``); one generic loop in ``crmpulse.service`` runs them all.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+from crmpulse.errors import InvalidRecordError
+from crmpulse.model import Record
+
+TargetLevel = Literal["account", "contact"]
+FieldType = Literal["number", "string", "datetime", "enumeration"]
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """One pullable object type of a CRM."""
+
+    name: str
+    """Stream name, also the key of its cursor (``contacts``, ``feedback_submissions``)."""
+    entity: str
+    """Store entity the records land in (a key of ``crmpulse.model.ENTITY_TYPES``)."""
+    crm_object: str
+    """The vendor's object name."""
+    cursor_field: str
+    """The vendor property that orders incremental pulls."""
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where an incremental pull resumes.
+
+    ``updated_at``/``record_id`` is the last record seen (ties broken by id). ``visible_before`` is
+    the instant before which every change was searchable when the pull ran (pull start minus the
+    overlap window): changes between it and ``updated_at`` may still surface late and are re-read.
+    """
+
+    updated_at: datetime
+    record_id: str
+    visible_before: datetime
+
+    @property
+    def resume_from(self) -> datetime:
+        """The lowest modification time the next pull must ask for."""
+        return min(self.updated_at, self.visible_before)
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of normalized records and the cursor after it."""
+
+    records: Sequence[Record]
+    cursor: Cursor | None
+    rejects: Sequence[InvalidRecordError] = ()
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A property / custom field crmpulse writes."""
+
+    name: str
+    label: str
+    type: FieldType
+    description: str
+    levels: tuple[TargetLevel, ...]
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """Everything crmpulse needs to exist in the CRM before writing."""
+
+    group: str
+    group_label: str
+    fields: tuple[FieldSpec, ...]
+
+    def fields_for(self, level: TargetLevel) -> tuple[FieldSpec, ...]:
+        """The fields written at one level."""
+        return tuple(f for f in self.fields if level in f.levels)
+
+
+@dataclass(frozen=True)
+class PropertyChange:
+    """New values for one CRM record."""
+
+    level: TargetLevel
+    object_id: str
+    values: dict[str, str | None]
+
+
+@dataclass(frozen=True)
+class RowFailure:
+    """One row of a batch write that the CRM rejected."""
+
+    change: PropertyChange
+    message: str
+
+
+@dataclass
+class PushResult:
+    """Per-row outcome of a push: what was written (and when the CRM stamped it), what failed."""
+
+    written: list[tuple[PropertyChange, datetime | None]] = field(default_factory=list)
+    failed: list[RowFailure] = field(default_factory=list)
+
+
+@dataclass
+class CallStats:
+    """API calls a connector made, by kind (read / write) and by operation."""
+
+    by_operation: Counter[str] = field(default_factory=Counter)
+    reads: int = 0
+    writes: int = 0
+
+    def count(self, operation: str, kind: Literal["read", "write"]) -> None:
+        """Record one call."""
+        self.by_operation[operation] += 1
+        if kind == "read":
+            self.reads += 1
+        else:
+            self.writes += 1
+
+
+class Connector(Protocol):
+    """What the core needs from a CRM."""
+
+    name: str
+    """Connector name (``hubspot``)."""
+    source: str
+    """Which portal / org records come from (``hubspot:<portal>``)."""
+    calls: CallStats
+
+    def streams(self) -> Sequence[StreamSpec]:
+        """The objects this connector can pull, in dependency order."""
+        ...
+
+    def pull(self, stream: StreamSpec, cursor: Cursor | None) -> Iterator[Page]:
+        """Records changed since ``cursor`` (all records when ``None``), page by page."""
+        ...
+
+    def count_changed_since(self, stream: StreamSpec, since: datetime) -> int:
+        """How many records of ``stream`` were modified strictly after ``since``."""
+        ...
+
+    def ensure_targets(self, spec: TargetSpec) -> list[str]:
+        """Create missing property groups and properties; return what was created."""
+        ...
+
+    def push(self, changes: Sequence[PropertyChange]) -> PushResult:
+        """Write property values in batches, reporting per-row outcomes."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,284 @@
+"""Use cases: sync a CRM into the store, compute KPIs, plan and apply write-back.
+
+Entrypoints (CLI, server, workers) call these functions; they hold no business logic themselves.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from crmpulse import writeback
+from crmpulse.errors import CrmPulseError, RetriableError
+from crmpulse.kpis import engine
+from crmpulse.kpis.periods import Month, last_complete
+from crmpulse.kpis.values import KpiValue
+from crmpulse.model import Account, Contact, SurveyResponse, Ticket
+from crmpulse.ports import Connector, Cursor, PropertyChange, PushResult, StreamSpec
+from crmpulse.settings import Settings
+from crmpulse.store import Store
+
+log = structlog.get_logger("crmpulse")
+
+LEVEL_ENTITY = {"account": "accounts", "contact": "contacts"}
+
+ProgressHook = Callable[[str, int], None]
+"""Called with (stream name, records in the page) after each page is stored."""
+
+
+@dataclass
+class SyncReport:
+    """What one sync run did, for the terminal summary and ``--json``."""
+
+    run_id: str
+    source: str
+    period: str
+    dry_run: bool
+    pulled: dict[str, int] = field(default_factory=dict)
+    rejected: dict[str, int] = field(default_factory=dict)
+    full_load: dict[str, bool] = field(default_factory=dict)
+    kpi_values: int = 0
+    kpis_changed: int = 0
+    targets_created: list[str] = field(default_factory=list)
+    plan: list[PropertyChange] = field(default_factory=list)
+    values_written: int = 0
+    rows_written: int = 0
+    rows_failed: int = 0
+    calls_read: int = 0
+    calls_write: int = 0
+    calls_by_operation: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    status: str = "ok"
+    seconds: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``--json`` document."""
+        return {
+            "run_id": self.run_id,
+            "source": self.source,
+            "status": self.status,
+            "period": self.period,
+            "dry_run": self.dry_run,
+            "records_pulled": self.pulled,
+            "records_rejected": self.rejected,
+            "full_load": self.full_load,
+            "api_calls": {
+                "read": self.calls_read,
+                "write": self.calls_write,
+                "by_operation": self.calls_by_operation,
+            },
+            "kpi_values": self.kpi_values,
+            "kpis_changed": self.kpis_changed,
+            "targets_created": self.targets_created,
+            "planned_changes": len(self.plan),
+            "values_written": self.values_written,
+            "rows_written": self.rows_written,
+            "rows_failed": self.rows_failed,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def default_period(settings: Settings, now: datetime | None = None) -> Month:
+    """The configured period, or the last complete calendar month in the business time zone."""
+    tz = settings.kpi.timezone
+    if settings.kpi.period:
+        return Month.parse(settings.kpi.period, tz)
+    return last_complete(now or datetime.now(UTC), tz)
+
+
+def pull_all(
+    connector: Connector, store: Store, report: SyncReport, progress: ProgressHook | None = None
+) -> None:
+    """Pull every stream from its cursor into the store; quarantine rejected records."""
+    for stream in connector.streams():
+        cursor = store.get_cursor(connector.source, stream.name)
+        report.full_load[stream.name] = cursor is None
+        pulled = rejected = 0
+        last: Cursor | None = None
+        for page in connector.pull(stream, cursor):
+            store.upsert(page.records)
+            for reject in page.rejects:
+                store.quarantine(connector.source, stream.name, reject.record_id, str(reject), {})
+            pulled += len(page.records)
+            rejected += len(page.rejects)
+            last = page.cursor or last
+            if progress:
+                progress(stream.name, len(page.records))
+        # The cursor moves only once the whole stream is in: a full load walks ids, not times.
+        if last is not None:
+            store.set_cursor(connector.source, stream.name, last)
+        report.pulled[stream.name] = pulled
+        report.rejected[stream.name] = rejected
+
+
+def compute_kpis(store: Store, settings: Settings, period: Month) -> list[KpiValue]:
+    """Every KPI of the catalogue for ``period`` from the records in the store."""
+    return engine.compute(
+        accounts=(r for r in store.iter_records("accounts") if isinstance(r, Account)),
+        contacts=(r for r in store.iter_records("contacts") if isinstance(r, Contact)),
+        tickets=(r for r in store.iter_records("tickets") if isinstance(r, Ticket)),
+        surveys=(r for r in store.iter_records("surveys") if isinstance(r, SurveyResponse)),
+        period=period,
+        csat_satisfied_min=settings.kpi.csat_satisfied_min,
+    )
+
+
+def plan_writeback(
+    store: Store, source: str, values: list[KpiValue], period: Month, group: str
+) -> list[PropertyChange]:
+    """Changes to send for ``period``: the diff of the KPI values against the write-back ledger."""
+    spec = writeback.target_spec(group)
+    properties = {lvl: [f.name for f in spec.fields_for(lvl)] for lvl in writeback.LEVELS}
+    ledger: dict[Any, dict[str, str | None]] = {}
+    for lvl in writeback.LEVELS:
+        for (object_id, prop), value in store.ledger_values(source, lvl).items():
+            ledger.setdefault((lvl, object_id), {})[prop] = value
+    exists = {
+        lvl: {r.id for r in store.iter_records(LEVEL_ENTITY[lvl], source=source)}
+        for lvl in writeback.LEVELS
+    }
+    desired = writeback.desired_values(values, str(period))
+    return writeback.plan(desired, ledger, properties, exists)
+
+
+def apply_writeback(
+    connector: Connector,
+    store: Store,
+    settings: Settings,
+    changes: list[PropertyChange],
+    report: SyncReport,
+) -> PushResult:
+    """Ensure our properties exist, push the changes, record what landed in the ledger."""
+    spec = writeback.target_spec(settings.writeback.property_group)
+    digest = writeback.spec_hash(spec)
+    if changes and not store.targets_ensured(connector.source, digest):
+        report.targets_created = connector.ensure_targets(spec)
+        store.mark_targets_ensured(connector.source, digest)
+    result = connector.push(changes)
+    for level in writeback.LEVELS:
+        rows = [
+            (change.object_id, prop, value)
+            for change, _stamp in result.written
+            if change.level == level
+            for prop, value in change.values.items()
+        ]
+        if rows:
+            store.record_written(connector.source, level, rows, report.run_id)
+    report.rows_written = len(result.written)
+    report.values_written = sum(len(c.values) for c, _ in result.written)
+    report.rows_failed = len(result.failed)
+    report.errors.extend(f"{f.change.level} {f.change.object_id}: {f.message}" for f in result.failed)
+    return result
+
+
+def fence_own_writes(
+    connector: Connector,
+    store: Store,
+    settings: Settings,
+    result: PushResult,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Move cursors past our own write-back so the next run does not pull it back.
+
+    Our batch updates bump the records' last-modified time. If, after the search index has caught
+    up, the number of records modified since the cursor equals the number we wrote, nobody else
+    changed anything in between and the cursor can jump to our newest write. Otherwise the next
+    run re-reads them, which is always correct, only dearer.
+    """
+    overlap = settings.sync.overlap_seconds
+    for stream in connector.streams():
+        level = next((lvl for lvl, ent in LEVEL_ENTITY.items() if ent == stream.entity), None)
+        stamps = {
+            c.object_id: s for c, s in result.written if c.level == level and s is not None
+        }
+        cursor = store.get_cursor(connector.source, stream.name)
+        if not stamps or cursor is None:
+            continue
+        ours = {i: s for i, s in stamps.items() if s > cursor.updated_at}
+        if not ours:
+            continue
+        newest_id, newest = max(ours.items(), key=lambda kv: (kv[1], int_or_zero(kv[0])))
+        wait = (newest + timedelta(seconds=overlap) - datetime.now(UTC)).total_seconds()
+        if wait > 0:
+            sleep(wait)
+        _fence_stream(connector, store, stream, cursor, ours, newest_id, newest, overlap)
+
+
+def _fence_stream(
+    connector: Connector,
+    store: Store,
+    stream: StreamSpec,
+    cursor: Cursor,
+    ours: dict[str, datetime],
+    newest_id: str,
+    newest: datetime,
+    overlap: float,
+) -> None:
+    if connector.count_changed_since(stream, cursor.updated_at) != len(ours):
+        log.info("fence.skipped", stream=stream.name, reason="other changes since the pull")
+        return
+    visible_before = datetime.now(UTC) - timedelta(seconds=overlap)
+    store.set_cursor(
+        connector.source,
+        stream.name,
+        Cursor(updated_at=newest, record_id=newest_id, visible_before=visible_before),
+    )
+
+
+def int_or_zero(value: str) -> int:
+    """Numeric ids sort numerically; others sort first."""
+    return int(value) if value.isdigit() else 0
+
+
+def run_sync(
+    connector: Connector,
+    store: Store,
+    settings: Settings,
+    *,
+    dry_run: bool = False,
+    trigger: str = "cli",
+    progress: ProgressHook | None = None,
+    period: Month | None = None,
+) -> SyncReport:
+    """Pull, compute, write back: one whole sync run, recorded in the store's run log."""
+    started = time.perf_counter()
+    month = period or default_period(settings)
+    run_id = store.start_run(trigger, connector.source)
+    bound = log.bind(run_id=run_id, trigger=trigger, source=connector.source)
+    report = SyncReport(run_id=run_id, source=connector.source, period=str(month), dry_run=dry_run)
+    try:
+        pull_all(connector, store, report, progress)
+        values = compute_kpis(store, settings, month)
+        report.kpi_values = len(values)
+        report.kpis_changed = store.save_kpis(values, run_id)
+        if settings.writeback.enabled:
+            report.plan = plan_writeback(
+                store, connector.source, values, month, settings.writeback.property_group
+            )
+            if report.plan and not dry_run:
+                result = apply_writeback(connector, store, settings, report.plan, report)
+                fence_own_writes(connector, store, settings, result)
+    except RetriableError as exc:
+        report.status = "interrupted"
+        report.errors.append(str(exc))
+    except CrmPulseError as exc:
+        report.status = "failed"
+        report.errors.append(str(exc))
+        raise
+    finally:
+        report.calls_read = connector.calls.reads
+        report.calls_write = connector.calls.writes
+        report.calls_by_operation = dict(Counter(connector.calls.by_operation))
+        report.seconds = time.perf_counter() - started
+        if report.status == "ok" and report.rows_failed:
+            report.status = "partial"
+        store.finish_run(run_id, report.status, report.as_json())
+        bound.info("sync.finished", **{k: v for k, v in report.as_json().items() if k != "run_id"})
+    return report

@@ -1,0 +1,160 @@
+"""Typed settings: environment (``CRMPULSE_`` prefix, ``__`` for nesting), a TOML file, defaults.
+
+Precedence, highest first: explicit keyword arguments, environment variables, the TOML file
+(``./crmpulse.toml`` or the path in ``--config`` / ``CRMPULSE_CONFIG``), defaults. Secrets are
+``SecretStr`` and never printed. Settings are loaded once by an entrypoint and passed in.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from crmpulse.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = Path("crmpulse.toml")
+
+
+class _Section(BaseModel):
+    """A settings section; unknown keys are typos, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreSettings(_Section):
+    """Where records, cursors, KPI history and the write-back ledger live."""
+
+    url: str = Field(
+        default="sqlite:///./crmpulse.db",
+        description="any SQLAlchemy URL; sqlite:///path or postgresql+psycopg://user@host/db",
+    )
+
+
+class HubSpotSettings(_Section):
+    """How to reach a HubSpot portal."""
+
+    base_url: str = Field(default="https://api.hubapi.com", description="API root")
+    access_token: SecretStr | None = Field(default=None, description="private-app or OAuth token")
+    client_secret: SecretStr | None = Field(default=None, description="app secret for webhooks")
+    portal_id: str = Field(default="default", description="names the source in the store")
+    timeout_seconds: float = Field(default=30.0, gt=0)
+    max_retries: int = Field(default=5, ge=0, description="retries on 429 / 5xx per call")
+    burst_limit: int = Field(
+        default=190, ge=10, description="calls per 10 s the app may make (100 on Free/Starter)"
+    )
+
+
+class SyncSettings(_Section):
+    """Incremental-sync behaviour."""
+
+    overlap_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="records modified this close to a pull may not be searchable yet; re-read them",
+    )
+    page_size: int = Field(default=100, ge=1, le=100, description="list page size (API max 100)")
+    search_page_size: int = Field(default=200, ge=1, le=200, description="search page (max 200)")
+
+
+class KpiSettings(_Section):
+    """What the KPI engine computes and how."""
+
+    period: str | None = Field(
+        default=None,
+        description="calendar month YYYY-MM to compute and write back; default: last full month",
+    )
+    csat_satisfied_min: float = Field(
+        default=4, description="lowest CSAT score counted as satisfied on a 1-5 scale"
+    )
+    timezone: str = Field(default="UTC", description="IANA zone the calendar periods are cut in")
+
+
+class WriteBackSettings(_Section):
+    """Writing KPI values back into the CRM."""
+
+    enabled: bool = True
+    batch_size: int = Field(default=100, ge=1, le=100)
+    property_group: str = "crmpulse"
+
+
+class LogSettings(_Section):
+    """Structured logging."""
+
+    format: Literal["console", "json"] = "console"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+
+
+class Settings(BaseSettings):
+    """All crmpulse settings."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CRMPULSE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        toml_file=None,
+    )
+
+    crm: Literal["hubspot"] = "hubspot"
+    store: StoreSettings = StoreSettings()
+    hubspot: HubSpotSettings = HubSpotSettings()
+    sync: SyncSettings = SyncSettings()
+    kpi: KpiSettings = KpiSettings()
+    writeback: WriteBackSettings = WriteBackSettings()
+    log: LogSettings = LogSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = _toml_file_var.get("path")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+_toml_file_var: dict[str, Path | None] = {"path": None}
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Load settings from the environment and a TOML file, raising ``ConfigError`` on bad input.
+
+    ``config_file`` defaults to ``$CRMPULSE_CONFIG`` or ``./crmpulse.toml`` when it exists.
+    """
+    env = os.environ
+    path = config_file or (Path(env["CRMPULSE_CONFIG"]) if env.get("CRMPULSE_CONFIG") else None)
+    if path is None and DEFAULT_CONFIG_FILE.is_file():
+        path = DEFAULT_CONFIG_FILE
+    if path is not None and not path.is_file():
+        raise ConfigError(f"config file {path} does not exist", hint="check --config / CRMPULSE_CONFIG")
+    _toml_file_var["path"] = path
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        where = f" in {path}" if path else ""
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(
+            f"invalid settings{where}: {problems}",
+            hint="environment variables use CRMPULSE_<SECTION>__<KEY>, e.g. CRMPULSE_STORE__URL",
+        ) from None
+    except ValueError as exc:  # malformed TOML
+        raise ConfigError(f"cannot read settings from {path}: {exc}") from None
+    finally:
+        _toml_file_var["path"] = None
