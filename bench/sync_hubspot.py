@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import socket
 import subprocess
 import sys
@@ -37,9 +36,25 @@ def free_port() -> int:
 def start_sandbox(scale: str, seed: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "crmpulse", "sandbox", "hubspot", "--port", str(port),
-         "--seed", str(seed), "--scale", scale, "--token", TOKEN, "--as-of", "2026-11-20"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "crmpulse",
+            "sandbox",
+            "hubspot",
+            "--port",
+            str(port),
+            "--seed",
+            str(seed),
+            "--scale",
+            scale,
+            "--token",
+            TOKEN,
+            "--as-of",
+            "2026-11-20",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 600
@@ -60,7 +75,12 @@ def run_sync(env: dict[str, str], cwd: Path) -> tuple[dict[str, Any], float, flo
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", _MEASURED_SYNC],
-        env=env, cwd=cwd, capture_output=True, text=True, check=False, timeout=3600,
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=3600,
     )
     wall = time.perf_counter() - started
     if done.returncode != 0:
@@ -136,7 +156,9 @@ def main() -> None:
             results.append(summarise("incremental, nothing changed", report, wall, peak))
             touch_tickets(base, args.changes)
             report, wall, peak = run_sync(env, Path(tmp))
-            results.append(summarise(f"incremental, {args.changes} tickets changed", report, wall, peak))
+            results.append(
+                summarise(f"incremental, {args.changes} tickets changed", report, wall, peak)
+            )
     finally:
         proc.terminate()
         proc.wait(timeout=30)

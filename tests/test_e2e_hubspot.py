@@ -38,8 +38,21 @@ def _free_port() -> int:
 def sandbox() -> Iterator[str]:
     port = _free_port()
     proc = subprocess.Popen(
-        [*CRMPULSE, "sandbox", "hubspot", "--port", str(port), "--seed", "11", "--scale", "tiny",
-         "--token", TOKEN, "--as-of", "2026-11-20"],
+        [
+            *CRMPULSE,
+            "sandbox",
+            "hubspot",
+            "--port",
+            str(port),
+            "--seed",
+            "11",
+            "--scale",
+            "tiny",
+            "--token",
+            TOKEN,
+            "--as-of",
+            "2026-11-20",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -76,7 +89,12 @@ def env(sandbox: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str
 
 def crmpulse(env: dict[str, str], *args: str) -> dict[str, Any]:
     done = subprocess.run(
-        [*CRMPULSE, *args], env=env, capture_output=True, text=True, timeout=300, check=False,
+        [*CRMPULSE, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
         cwd=Path(env["CRMPULSE_STORE__URL"].removeprefix("sqlite:///")).parent,
     )
     assert done.returncode == 0, done.stderr + done.stdout
@@ -125,8 +143,11 @@ def test_sync_writes_the_nps_that_kpis_reports(sandbox: str, env: dict[str, str]
 
     kpis = crmpulse(env, "kpis", "--json")
     assert kpis["period"] == PERIOD
-    nps = {v["entity_id"]: v["value"] for v in kpis["values"]
-           if v["kpi"] == "nps" and v["level"] == "account"}
+    nps = {
+        v["entity_id"]: v["value"]
+        for v in kpis["values"]
+        if v["kpi"] == "nps" and v["level"] == "account"
+    }
     assert any(v is not None for v in nps.values())
 
     companies = all_companies(sandbox)
@@ -184,8 +205,11 @@ def test_changes_in_the_crm_are_pulled_and_only_they(sandbox: str, env: dict[str
     assert third["values_written"] > 0  # the detractor moved someone's NPS
 
     kpis = crmpulse(env, "kpis", "--json")
-    nps = {v["entity_id"]: v["value"] for v in kpis["values"]
-           if v["kpi"] == "nps" and v["level"] == "account"}
+    nps = {
+        v["entity_id"]: v["value"]
+        for v in kpis["values"]
+        if v["kpi"] == "nps" and v["level"] == "account"
+    }
     for company, props in all_companies(sandbox).items():
         if nps.get(company) is not None:
             assert float(props["crmpulse_nps"] or "nan") == round(nps[company], 2)

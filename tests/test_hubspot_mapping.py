@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 
 from crmpulse.errors import InvalidRecordError
-from crmpulse.model import Account, Contact, Deal, LifecycleStage, SurveyKind, SurveyResponse, Ticket
+from crmpulse.model import (
+    Account,
+    Contact,
+    Deal,
+    LifecycleStage,
+    SurveyKind,
+    SurveyResponse,
+    Ticket,
+)
 from crmpulse_hubspot import mapper
 from crmpulse_hubspot.client import RawObject
 from crmpulse_hubspot.connector import STREAMS
@@ -30,7 +38,12 @@ def _map(stream: str, doc: dict[str, Any]) -> Any:
 def test_company_maps_segment_lifecycle_and_churn() -> None:
     kept, churned = (_map("companies", d) for d in FIXTURES["companies"])
     assert isinstance(kept, Account)
-    assert (kept.source, kept.id, kept.name, kept.segment) == (SOURCE, "101", "Padaria Estrela", "SMB")
+    assert (kept.source, kept.id, kept.name, kept.segment) == (
+        SOURCE,
+        "101",
+        "Padaria Estrela",
+        "SMB",
+    )
     assert kept.became_customer_at == datetime(2025, 3, 4, 12, tzinfo=UTC)
     assert kept.churned_at is None
     assert kept.updated_at == datetime(2026, 10, 2, 8, 0, 0, 123000, tzinfo=UTC)
@@ -53,7 +66,12 @@ def test_deal_amount_is_exact_and_closed_flags_parse() -> None:
     (deal,) = (_map("deals", d) for d in FIXTURES["deals"])
     assert isinstance(deal, Deal)
     assert deal.amount == Decimal("12500.50")
-    assert (deal.is_closed, deal.is_won, deal.account_id, deal.contact_ids) == (True, True, "101", ("501",))
+    assert (deal.is_closed, deal.is_won, deal.account_id, deal.contact_ids) == (
+        True,
+        True,
+        "101",
+        ("501",),
+    )
 
 
 def test_ticket_times() -> None:

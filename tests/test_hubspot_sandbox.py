@@ -8,35 +8,35 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import hubspot  # type: ignore[import-untyped]
+import hubspot
 import pytest
 import requests
-from hubspot.crm.associations.v4 import (  # type: ignore[import-untyped]
+from hubspot.crm.associations.v4 import (
     BatchInputPublicFetchAssociationsBatchRequest,
 )
-from hubspot.crm.associations.v4.exceptions import (  # type: ignore[import-untyped]
+from hubspot.crm.associations.v4.exceptions import (
     ApiException as AssociationsApiException,
 )
-from hubspot.crm.contacts import (  # type: ignore[import-untyped]
+from hubspot.crm.contacts import (
     BatchInputSimplePublicObjectBatchInput,
     BatchReadInputSimplePublicObjectId,
     PublicObjectSearchRequest,
     SimplePublicObjectInput,
     SimplePublicObjectInputForCreate,
 )
-from hubspot.crm.contacts.exceptions import (  # type: ignore[import-untyped]
+from hubspot.crm.contacts.exceptions import (
     ApiException,
     NotFoundException,
     UnauthorizedException,
 )
-from hubspot.crm.objects.exceptions import (  # type: ignore[import-untyped]
+from hubspot.crm.objects.exceptions import (
     ApiException as ObjectsApiException,
 )
-from hubspot.crm.objects.exceptions import (  # type: ignore[import-untyped]
+from hubspot.crm.objects.exceptions import (
     ForbiddenException,
 )
-from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate  # type: ignore[import-untyped]
-from hubspot.crm.properties.exceptions import (  # type: ignore[import-untyped]
+from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
+from hubspot.crm.properties.exceptions import (
     ApiException as PropertiesApiException,
 )
 
@@ -238,11 +238,12 @@ def test_get_by_id_404_raises_not_found(client: Any) -> None:
 
 def test_every_property_value_is_a_string(client: Any, portal: Portal) -> None:
     for otype in ("contacts", "companies", "deals", "tickets", "feedback_submissions", "calls"):
-        names = [p.name for p in portal.properties.all(otype)]
+        types = {p.name: p.type for p in portal.properties.all(otype)}
+        names = list(types)
         for obj in client.crm.objects.get_all(otype, properties=names):
             for name, value in obj.properties.items():
                 assert value is None or isinstance(value, str), (otype, name, value)
-                if value and portal.properties.get(otype, name).type == "datetime":
+                if value and types[name] == "datetime":
                     assert ISO_MS.match(value), (otype, name, value)
 
 
@@ -514,6 +515,7 @@ def test_search_limits(client: Any) -> None:
     page = notes.do_search("notes", {"limit": 200})
     assert len(page.results) == 200
     assert page.total == NOTES
+    bad: dict[str, Any]
     for bad in (
         {"limit": 201},
         {"sorts": ["a", "b"]},

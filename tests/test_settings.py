@@ -20,7 +20,8 @@ def test_environment_with_nested_delimiter(monkeypatch: pytest.MonkeyPatch, tmp_
     assert s.hubspot.base_url == "http://127.0.0.1:9"
     assert s.hubspot.access_token is not None
     assert s.hubspot.access_token.get_secret_value() == "pat-na1-secret-value"
-    assert "pat-na1-secret-value" not in repr(s) and "pat-na1-secret-value" not in str(s.model_dump())
+    assert "pat-na1-secret-value" not in repr(s)
+    assert "pat-na1-secret-value" not in str(s.model_dump())
 
 
 def test_toml_file_and_env_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -45,7 +46,7 @@ def test_unknown_key_in_toml_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.chdir(tmp_path)
     bad = tmp_path / "bad.toml"
     bad.write_text("[store]\nurll = 'typo'\n")
-    with pytest.raises(ConfigError, match="bad.toml"):
+    with pytest.raises(ConfigError, match=r"bad\.toml"):
         load_settings(bad)
 
 
@@ -53,7 +54,7 @@ def test_malformed_toml(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
     monkeypatch.chdir(tmp_path)
     bad = tmp_path / "broken.toml"
     bad.write_text("[store\n")
-    with pytest.raises(ConfigError, match="broken.toml"):
+    with pytest.raises(ConfigError, match=r"broken\.toml"):
         load_settings(bad)
 
 

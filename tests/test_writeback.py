@@ -16,7 +16,9 @@ def test_format_value_rounds_once_for_display() -> None:
 
 
 def test_first_write_sends_values_and_period_but_not_undefined() -> None:
-    desired = {("account", "1"): {"crmpulse_nps": "25", "crmpulse_csat": None, PERIOD_PROPERTY: "2026-10"}}
+    desired = {
+        ("account", "1"): {"crmpulse_nps": "25", "crmpulse_csat": None, PERIOD_PROPERTY: "2026-10"}
+    }
     (change,) = plan(desired, {}, PROPS)
     assert change.values == {"crmpulse_nps": "25", PERIOD_PROPERTY: "2026-10"}
 
@@ -28,8 +30,12 @@ def test_unchanged_values_are_not_sent_again() -> None:
 
 
 def test_only_the_changed_property_is_sent() -> None:
-    desired = {("account", "1"): {"crmpulse_nps": "30", "crmpulse_csat": "80", PERIOD_PROPERTY: "2026-10"}}
-    ledger = {("account", "1"): {"crmpulse_nps": "25", "crmpulse_csat": "80", PERIOD_PROPERTY: "2026-10"}}
+    desired = {
+        ("account", "1"): {"crmpulse_nps": "30", "crmpulse_csat": "80", PERIOD_PROPERTY: "2026-10"}
+    }
+    ledger = {
+        ("account", "1"): {"crmpulse_nps": "25", "crmpulse_csat": "80", PERIOD_PROPERTY: "2026-10"}
+    }
     (change,) = plan(desired, ledger, PROPS)
     assert change.values == {"crmpulse_nps": "30"}
 

@@ -77,7 +77,8 @@ class RawObject:
             return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
         created, updated = when(doc["createdAt"]), when(doc["updatedAt"])
-        assert created is not None and updated is not None
+        if created is None or updated is None:
+            raise ValueError(f"object {doc.get('id')} lacks createdAt/updatedAt")
         return cls(
             id=str(doc["id"]),
             properties=dict(doc.get("properties") or {}),
@@ -130,7 +131,9 @@ def translate(exc: BaseException, operation: str) -> CrmPulseError:
     status = getattr(exc, "status", None)
     if isinstance(status, int) and status > 0:
         body = _error_body(exc)
-        message = f"HubSpot {operation}: {status} {body.get('message') or getattr(exc, 'reason', '')}"
+        message = (
+            f"HubSpot {operation}: {status} {body.get('message') or getattr(exc, 'reason', '')}"
+        )
         if status == 401:
             return AuthError(
                 message, hint="check CRMPULSE_HUBSPOT__ACCESS_TOKEN (a private-app token)"
@@ -180,7 +183,7 @@ def _wait(state: RetryCallState) -> float:
     exc = state.outcome.exception() if state.outcome else None
     if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
         return exc.retry_after
-    backoff: float = wait_exponential_jitter(initial=0.5, max=30)(state)
+    backoff: float = wait_exponential_jitter(multiplier=0.5, max=30)(state)
     return backoff
 
 
@@ -204,8 +207,13 @@ class HubSpotClient:
             )
         # Connection errors only: 429 and 5xx are handled below, where HubSpot's headers are read.
         retry = Retry(
-            total=3, connect=3, read=0, status=0, redirect=0,
-            respect_retry_after_header=False, raise_on_status=False,
+            total=3,
+            connect=3,
+            read=0,
+            status=0,
+            redirect=0,
+            respect_retry_after_header=False,
+            raise_on_status=False,
         )
         sdk = HubSpot(access_token=access_token, host=base_url.rstrip("/"), retry=retry)
         self._objects = sdk.crm.objects
@@ -230,18 +238,15 @@ class HubSpotClient:
         fn: Callable[[], T],
         *,
         search: bool = False,
-        accept: int | None = None,
-    ) -> T | None:
-        """Run one SDK call paced, counted, retried; ``None`` when it answers ``accept``."""
+    ) -> T:
+        """Run one SDK call: paced, counted, retried, its errors translated."""
 
-        def attempt() -> T | None:
+        def attempt() -> T:
             (self._search_window if search else self._window).acquire()
             self.calls.count(operation, kind)
             try:
                 return fn()
             except Exception as exc:
-                if accept is not None and getattr(exc, "status", None) == accept:
-                    return None
                 raise translate(exc, operation) from None
 
         retrying = Retrying(
@@ -301,9 +306,7 @@ class HubSpotClient:
         page = self._call(
             f"search {object_type}",
             "read",
-            lambda: self._search.do_search(
-                object_type, request, _request_timeout=self._timeout
-            ),
+            lambda: self._search.do_search(object_type, request, _request_timeout=self._timeout),
             search=True,
         )
         nxt = page.paging.next.after if page.paging and page.paging.next else None
@@ -333,7 +336,8 @@ class HubSpotClient:
     ) -> list[RawObject]:
         """``batch/read`` up to 100 ids; missing ids are left out."""
         body = BatchReadInputSimplePublicObjectId(
-            inputs=[SimplePublicObjectId(id=i) for i in ids], properties=list(properties),
+            inputs=[SimplePublicObjectId(id=i) for i in ids],
+            properties=list(properties),
             properties_with_history=[],
         )
         result = self._call(
@@ -408,8 +412,16 @@ class HubSpotClient:
         )
 
     def _create(self, operation: str, fn: Callable[[], object]) -> bool:
-        # 409 means it exists already, which is what we wanted.
-        return self._call(operation, "write", fn, accept=409) is not None
+        def create() -> bool:
+            try:
+                fn()
+            except Exception as exc:
+                if getattr(exc, "status", None) == 409:  # it exists already: what we wanted
+                    return False
+                raise
+            return True
+
+        return self._call(operation, "write", create)
 
 
 def _raw(obj: Any) -> RawObject:

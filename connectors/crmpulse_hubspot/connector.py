@@ -56,7 +56,9 @@ class HubSpotStream(StreamSpec):
         return OBJECTS[self.crm_object]
 
 
-def _stream(name: str, entity: str, associations: tuple[str, ...], fn: mapper.Mapper) -> HubSpotStream:
+def _stream(
+    name: str, entity: str, associations: tuple[str, ...], fn: mapper.Mapper
+) -> HubSpotStream:
     schema = OBJECTS[name]
     return HubSpotStream(
         name=name,
@@ -75,6 +77,12 @@ STREAMS: tuple[HubSpotStream, ...] = (
     _stream("tickets", "tickets", ("companies", "contacts"), mapper.ticket),
     _stream("feedback_submissions", "surveys", ("contacts", "tickets"), mapper.feedback_submission),
 )
+
+
+def _already_seen(obj: RawObject, cursor: Cursor) -> bool:
+    """At or before the cursor, and old enough that it was searchable at the last pull."""
+    at_or_before = (obj.updated_at, int(obj.id)) <= (cursor.updated_at, int(cursor.record_id))
+    return at_or_before and obj.updated_at <= cursor.visible_before
 
 
 def _ms(value: datetime) -> str:
@@ -186,10 +194,11 @@ class HubSpotConnector:
                 limit=self._sync.search_page_size,
                 after=offset,
             )
-            self._attach_associations(stream, objects)
+            fresh = [o for o in objects if not _already_seen(o, cursor)]
+            self._attach_associations(stream, fresh)
             advanced = self._advance(current, objects, visible_before)
             current = advanced or current
-            page = self._map(stream, objects)
+            page = self._map(stream, fresh)
             yield Page(records=page.records, cursor=current, rejects=page.rejects)
             if nxt is None:
                 return
@@ -198,8 +207,7 @@ class HubSpotConnector:
                 # timestamp seen (records sharing it are read again and deduplicated).
                 if current.updated_at <= low:
                     raise InvalidRecordError(
-                        f"more than {SEARCH_CAP} records share modification time "
-                        f"{low.isoformat()}",
+                        f"more than {SEARCH_CAP} records share modification time {low.isoformat()}",
                         stream=stream.name,
                         record_id=None,
                     )
@@ -227,8 +235,11 @@ class HubSpotConnector:
         _objects, total, _next = self.client.search_page(
             stream.crm_object,
             filter_groups=[
-                {"filters": [{"propertyName": stream.cursor_field, "operator": "GT",
-                              "value": _ms(since)}]}
+                {
+                    "filters": [
+                        {"propertyName": stream.cursor_field, "operator": "GT", "value": _ms(since)}
+                    ]
+                }
             ],
             sort=None,
             properties=["hs_object_id"],

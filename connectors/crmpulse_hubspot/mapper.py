@@ -94,7 +94,7 @@ def company(obj: RawObject, source: str) -> Account:
     """A HubSpot company as an ``Account``."""
     f = _Fields(obj)
     return Account(
-        **f.common(source),  # type: ignore[arg-type]
+        **f.common(source),
         name=f.text("name"),
         domain=f.text("domain"),
         industry=f.text("industry"),
@@ -110,7 +110,7 @@ def contact(obj: RawObject, source: str) -> Contact:
     churned_at = f.time("churn_date")
     stage = _LIFECYCLE.get((f.text("lifecyclestage") or "").lower())
     return Contact(
-        **f.common(source),  # type: ignore[arg-type]
+        **f.common(source),
         email=f.text("email"),
         first_name=f.text("firstname"),
         last_name=f.text("lastname"),
@@ -126,7 +126,7 @@ def deal(obj: RawObject, source: str) -> Deal:
     """A HubSpot deal."""
     f = _Fields(obj)
     return Deal(
-        **f.common(source),  # type: ignore[arg-type]
+        **f.common(source),
         name=f.text("dealname"),
         amount=f.number("amount"),
         currency=f.text("deal_currency_code"),
@@ -143,7 +143,7 @@ def ticket(obj: RawObject, source: str) -> Ticket:
     """A HubSpot ticket; first response is ``first_agent_reply_date``."""
     f = _Fields(obj)
     return Ticket(
-        **f.common(source),  # type: ignore[arg-type]
+        **f.common(source),
         subject=f.text("subject"),
         priority=f.text("hs_ticket_priority"),
         channel=f.text("source_type"),
@@ -171,7 +171,7 @@ def feedback_submission(obj: RawObject, source: str) -> SurveyResponse:
     low, high = SURVEY_SCALES[kind.value]
     answered = f.time("hs_submission_timestamp") or obj.created_at
     return SurveyResponse(
-        **f.common(source),  # type: ignore[arg-type]
+        **f.common(source),
         survey_kind=kind,
         score=float(value),
         scale_min=low,

@@ -94,8 +94,16 @@ DEALS = ObjectSchema(
         "hs_is_closed": "bool",
         "hs_is_closed_won": "bool",
     },
-    defaults=("dealname", "amount", "closedate", "pipeline", "dealstage", "createdate",
-              "hs_lastmodifieddate", "hs_object_id"),
+    defaults=(
+        "dealname",
+        "amount",
+        "closedate",
+        "pipeline",
+        "dealstage",
+        "createdate",
+        "hs_lastmodifieddate",
+        "hs_object_id",
+    ),
 )
 
 TICKETS = ObjectSchema(
@@ -116,9 +124,17 @@ TICKETS = ObjectSchema(
         "closed_date": "datetime",
         "time_to_close": "number",
     },
-    defaults=("content", "hs_pipeline", "hs_pipeline_stage", "hs_ticket_category",
-              "hs_ticket_priority", "subject", "createdate", "hs_lastmodifieddate",
-              "hs_object_id"),
+    defaults=(
+        "content",
+        "hs_pipeline",
+        "hs_pipeline_stage",
+        "hs_ticket_category",
+        "hs_ticket_priority",
+        "subject",
+        "createdate",
+        "hs_lastmodifieddate",
+        "hs_object_id",
+    ),
 )
 
 FEEDBACK_SUBMISSIONS = ObjectSchema(

@@ -51,13 +51,15 @@ def _settings(config: Path | None, **overrides: Any) -> Settings:
 
 
 def _fail(exc: CrmPulseError) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {exc}")
+    err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
     return typer.Exit(2 if isinstance(exc, ConfigError) else 1)
 
 
 def _period(text: str | None, settings: Settings) -> Month:
     try:
-        return Month.parse(text, settings.kpi.timezone) if text else service.default_period(settings)
+        return (
+            Month.parse(text, settings.kpi.timezone) if text else service.default_period(settings)
+        )
     except ValueError as exc:
         raise ConfigError(f"--period {text!r}: {exc}", hint="use YYYY-MM, e.g. 2026-10") from None
 
@@ -66,7 +68,8 @@ def _period(text: str | None, settings: Settings) -> Month:
 def sync(
     config: ConfigOption = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="pull and compute, print the write plan, write nothing")
+        bool,
+        typer.Option("--dry-run", help="pull and compute, print the write plan, write nothing"),
     ] = False,
     as_json: JsonOption = False,
     period: PeriodOption = None,
@@ -103,7 +106,9 @@ def sync(
 def _print_plan(report: service.SyncReport) -> None:
     out.print(f"[bold]Write plan[/] for {report.period}: {len(report.plan)} records")
     for change in report.plan[:50]:
-        values = ", ".join(f"{k}={v if v is not None else '(clear)'}" for k, v in change.values.items())
+        values = ", ".join(
+            f"{k}={v if v is not None else '(clear)'}" for k, v in change.values.items()
+        )
         out.print(f"  {change.level} {change.object_id}: {values}")
     if len(report.plan) > 50:
         out.print(f"  … and {len(report.plan) - 50} more")

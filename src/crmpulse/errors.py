@@ -60,7 +60,9 @@ class RetriableError(CrmPulseError):
 class RateLimitedError(RetriableError):
     """The CRM throttled us."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, policy: str | None = None):
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, policy: str | None = None
+    ):
         super().__init__(message)
         self.retry_after = retry_after
         self.policy = policy

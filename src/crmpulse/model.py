@@ -1,9 +1,9 @@
 """The normalized CRM model: one shape for every vendor.
 
 Connectors map vendor payloads into these records and nothing else crosses into the core. Every
-record carries the ``source`` it came from (``"hubspot:<portal>"``, ``"salesforce:<org>"``), its CRM
-id, its created / updated / deleted timestamps (timezone-aware UTC) and the raw vendor properties the
-mapper chose to keep. Records are immutable values; no I/O happens here.
+record carries the ``source`` it came from (``"hubspot:<portal>"``, ``"salesforce:<org>"``), its
+CRM id, its created / updated / deleted timestamps (timezone-aware UTC) and the raw vendor
+properties the mapper chose to keep. Records are immutable values; no I/O happens here.
 """
 
 from __future__ import annotations
@@ -149,8 +149,8 @@ class Activity(Record):
 class SurveyResponse(Record):
     """One answer to an NPS, CSAT or CES question.
 
-    ``scale_min``/``scale_max`` travel with the score because vendors and surveys differ (CSAT on 1-5
-    or 0-2, CES on 1-5 or 1-7); ``higher_is_better`` says which end of a CES scale is good.
+    ``scale_min``/``scale_max`` travel with the score because vendors and surveys differ (CSAT on
+    1-5 or 0-2, CES on 1-5 or 1-7); ``higher_is_better`` says which end of a CES scale is good.
     """
 
     kind: Literal["survey"] = "survey"
@@ -170,9 +170,8 @@ class SurveyResponse(Record):
         if self.scale_min >= self.scale_max:
             raise ValueError(f"scale {self.scale_min}..{self.scale_max} is empty")
         if not self.scale_min <= self.score <= self.scale_max:
-            raise ValueError(
-                f"{self.survey_kind} score {self.score} is outside {self.scale_min}..{self.scale_max}"
-            )
+            scale = f"{self.scale_min}..{self.scale_max}"
+            raise ValueError(f"{self.survey_kind} score {self.score} is outside {scale}")
         if self.survey_kind is SurveyKind.NPS and (
             (self.scale_min, self.scale_max) != (0, 10) or self.score != int(self.score)
         ):

@@ -174,7 +174,9 @@ def apply_writeback(
     report.rows_written = len(result.written)
     report.values_written = sum(len(c.values) for c, _ in result.written)
     report.rows_failed = len(result.failed)
-    report.errors.extend(f"{f.change.level} {f.change.object_id}: {f.message}" for f in result.failed)
+    report.errors.extend(
+        f"{f.change.level} {f.change.object_id}: {f.message}" for f in result.failed
+    )
     return result
 
 
@@ -195,9 +197,7 @@ def fence_own_writes(
     overlap = settings.sync.overlap_seconds
     for stream in connector.streams():
         level = next((lvl for lvl, ent in LEVEL_ENTITY.items() if ent == stream.entity), None)
-        stamps = {
-            c.object_id: s for c, s in result.written if c.level == level and s is not None
-        }
+        stamps = {c.object_id: s for c, s in result.written if c.level == level and s is not None}
         cursor = store.get_cursor(connector.source, stream.name)
         if not stamps or cursor is None:
             continue
@@ -208,10 +208,20 @@ def fence_own_writes(
         wait = (newest + timedelta(seconds=overlap) - datetime.now(UTC)).total_seconds()
         if wait > 0:
             sleep(wait)
-        _fence_stream(connector, store, stream, cursor, ours, newest_id, newest, overlap)
+        _fence_stream(
+            connector=connector,
+            store=store,
+            stream=stream,
+            cursor=cursor,
+            ours=ours,
+            newest_id=newest_id,
+            newest=newest,
+            overlap=overlap,
+        )
 
 
 def _fence_stream(
+    *,
     connector: Connector,
     store: Store,
     stream: StreamSpec,

@@ -140,7 +140,9 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     if path is None and DEFAULT_CONFIG_FILE.is_file():
         path = DEFAULT_CONFIG_FILE
     if path is not None and not path.is_file():
-        raise ConfigError(f"config file {path} does not exist", hint="check --config / CRMPULSE_CONFIG")
+        raise ConfigError(
+            f"config file {path} does not exist", hint="check --config / CRMPULSE_CONFIG"
+        )
     _toml_file_var["path"] = path
     try:
         return Settings(**overrides)

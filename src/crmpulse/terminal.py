@@ -68,8 +68,8 @@ class SyncProgress:
             self._tasks[stream] = self._progress.add_task(stream, total=total)
         task = self._tasks[stream]
         self._progress.advance(task, records)
-        total = self._progress.tasks[task].total
-        if total is not None and self._progress.tasks[task].completed > total:
+        expected = self._progress.tasks[task].total
+        if expected is not None and self._progress.tasks[task].completed > expected:
             self._progress.update(task, total=None)
 
 
@@ -114,7 +114,9 @@ def kpi_table(values: Sequence[KpiValue], previous: Iterable[KpiValue], period: 
         table.add_row(
             d.label,
             _fmt(v.value, d.unit),
-            _delta(v.value, before.get((d.name, "portfolio", None)), d.direction == "higher", d.unit),
+            _delta(
+                v.value, before.get((d.name, "portfolio", None)), d.direction == "higher", d.unit
+            ),
             str(v.n),
             moe,
         )
@@ -127,8 +129,12 @@ def kpi_table(values: Sequence[KpiValue], previous: Iterable[KpiValue], period: 
         cells = [by_key.get((d.name, "segment", s)) for s in segments]
         if any(c is not None for c in cells):
             seg.add_row(d.label, *(_fmt(c.value if c else None, d.unit) for c in cells))
-    accounts = sum(1 for v in values if v.level == "account" and v.kpi == "nps" and v.value is not None)
-    note = f"[dim]{accounts} companies have an NPS this month; per-company values are in the CRM.[/]"
+    accounts = sum(
+        1 for v in values if v.level == "account" and v.kpi == "nps" and v.value is not None
+    )
+    note = (
+        f"[dim]{accounts} companies have an NPS this month; per-company values are in the CRM.[/]"
+    )
     return Group(table, seg if segments else "", note)
 
 
@@ -144,7 +150,9 @@ def summary_panel(report: SyncReport) -> Panel:
     if rejected:
         grid.add_row("quarantined", f"[yellow]{rejected:,} records[/] (see the store's quarantine)")
     grid.add_row("API calls", f"{report.calls_read:,} read, {report.calls_write:,} write")
-    grid.add_row("KPI values", f"{report.kpi_values:,} for {report.period} ({report.kpis_changed:,} changed)")
+    grid.add_row(
+        "KPI values", f"{report.kpi_values:,} for {report.period} ({report.kpis_changed:,} changed)"
+    )
     if report.dry_run:
         grid.add_row("write-back", f"dry run: {len(report.plan):,} records would change")
     else:

@@ -70,7 +70,7 @@ def desired_values(
         definition = by_name.get(v.kpi)
         if definition is None:
             continue
-        level: TargetLevel = v.level  # type: ignore[assignment]
+        level: TargetLevel = v.level
         row = desired.setdefault((level, v.entity_id), {PERIOD_PROPERTY: period})
         row[definition.property] = format_value(v.value)
     return desired

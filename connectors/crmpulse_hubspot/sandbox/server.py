@@ -64,7 +64,10 @@ class SandboxServer:
 
     def start(self, timeout: float = 10.0) -> SandboxServer:
         """Bind, start serving, and return once requests are accepted."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto must say TCP: asyncio only disables Nagle on sockets whose proto is IPPROTO_TCP,
+        # and without TCP_NODELAY every keep-alive response stalls ~40 ms on delayed ACKs.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self._requested_port))
         self.port = sock.getsockname()[1]
