@@ -120,14 +120,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_file = _toml_file_var.get("path")
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if toml_file is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
-        return tuple(sources)
-
-
-_toml_file_var: dict[str, Path | None] = {"path": None}
+        # The TOML file (if any) is named in model_config by load_settings.
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
@@ -143,9 +137,15 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         raise ConfigError(
             f"config file {path} does not exist", hint="check --config / CRMPULSE_CONFIG"
         )
-    _toml_file_var["path"] = path
+    settings_cls = Settings
+    if path is not None:
+
+        class FileSettings(Settings):
+            model_config = SettingsConfigDict(toml_file=path)
+
+        settings_cls = FileSettings
     try:
-        return Settings(**overrides)
+        return settings_cls(**overrides)
     except ValidationError as exc:
         where = f" in {path}" if path else ""
         problems = "; ".join(
@@ -158,5 +158,3 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         ) from None
     except ValueError as exc:  # malformed TOML
         raise ConfigError(f"cannot read settings from {path}: {exc}") from None
-    finally:
-        _toml_file_var["path"] = None
