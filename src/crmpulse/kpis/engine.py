@@ -1,29 +1,34 @@
 """The KPI engine: normalized records in, :class:`~crmpulse.kpis.values.KpiValue` rows out.
 
-:func:`compute` reads each input once and keeps only small aggregates: for survey KPIs a histogram
-of answers per *grain* ``(contact_id, account_id)`` and answer, for service-time KPIs the durations
-per grain (medians need the values). After the pass, every distinct answer is classified once
-(:func:`~crmpulse.kpis.surveys.nps_bucket`, :func:`~crmpulse.kpis.surveys.csat_point`,
-:func:`~crmpulse.kpis.surveys.ces_point`) and its count is added to small per-group counters at the
-four levels; counts add up exactly, and float sums are kept as parts summed with
-:func:`math.fsum`, so every level sees the same numbers the records give, whatever their order.
-The arithmetic itself lives in :mod:`~crmpulse.kpis.surveys` and
-:mod:`~crmpulse.kpis.service_time`.
+:func:`compute` reads each input once. Every group that can get a value (the portfolio, the
+segments of live accounts, live accounts, live contacts) is known from the accounts and contacts
+before the first answer is read, so each gets an integer slot, numbered in output order. A survey
+or ticket is resolved once per ``(contact_id, account_id)`` to the slots it counts in, and its
+contribution is added to flat per-slot counters: no per-record objects, no per-record dict of
+groups. Medians need the values, so durations are kept as lists per slot.
+
+The arithmetic lives in :mod:`~crmpulse.kpis.surveys` and :mod:`~crmpulse.kpis.service_time`;
+each distinct answer is classified once through them (:func:`~crmpulse.kpis.surveys.nps_bucket`,
+:func:`~crmpulse.kpis.surveys.csat_point`, :func:`~crmpulse.kpis.surveys.ces_point`). Score sums
+are kept as exact integers (values scaled by 2**80, which is exact for binary floats of the size
+scores have), so a mean does not depend on the order the records arrive in.
 """
 
 from __future__ import annotations
 
-import math
-from collections import Counter, defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import gc
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
-from typing import TypeVar
 
-from crmpulse.kpis.catalogue import ALL_LEVELS, CATALOGUE
+from crmpulse.kpis.catalogue import CATALOGUE
 from crmpulse.kpis.periods import Month
 from crmpulse.kpis.service_time import SECONDS_PER_HOUR, durations
 from crmpulse.kpis.surveys import (
+    DETRACTOR,
+    INVALID,
+    PASSIVE,
+    PROMOTER,
     ces_point,
     csat_from_sums,
     csat_point,
@@ -33,49 +38,60 @@ from crmpulse.kpis.surveys import (
 from crmpulse.kpis.values import KpiValue, Level
 from crmpulse.model import Account, Contact, SurveyResponse, Ticket
 
-Grain = tuple[str | None, str | None]
-"""``(contact_id, account_id)`` exactly as a survey or ticket carries them."""
-
-AnswerKey = tuple[str | None, str | None, float, int, int, bool]
-"""A grain plus one answer: ``(contact_id, account_id, score, scale_min, scale_max, higher)``."""
-
 GroupKey = tuple[Level, str | None]
 """``(level, entity_id)``; entity_id is ``None`` at portfolio level."""
 
-_PORTFOLIO: GroupKey = ("portfolio", None)
-_LEVEL_RANK = {level: rank for rank, level in enumerate(ALL_LEVELS)}
+Answer = tuple[float, int, int, bool]
+"""``(score, scale_min, scale_max, higher_is_better)`` of one survey answer."""
+
 _VERSION = {definition.name: definition.formula_version for definition in CATALOGUE}
+_EXACT = 2**80
+"""Scores are summed as integers in units of 2**-80 (exact for any float score >= 2**-27)."""
 
 
-@dataclass(frozen=True)
-class _Directory:
-    """Who belongs where: live accounts with their segment, live contacts with their account."""
+class _Slots:
+    """Integer slots for every group that can get a value, numbered in output order."""
 
-    segment_of: dict[str, str | None]
-    account_of: dict[str, str | None]
+    def __init__(self, accounts: Iterable[Account], contacts: Iterable[Contact]) -> None:
+        self.segment_of = {a.id: a.segment for a in accounts if a.deleted_at is None}
+        self.account_of = {c.id: c.account_id for c in contacts if c.deleted_at is None}
+        segments = sorted({segment for segment in self.segment_of.values() if segment})
+        self.keys: list[GroupKey] = [("portfolio", None)]
+        self.keys.extend(("segment", segment) for segment in segments)
+        self.keys.extend(("account", account_id) for account_id in sorted(self.segment_of))
+        self.keys.extend(("contact", contact_id) for contact_id in sorted(self.account_of))
+        self._slot = {key: slot for slot, key in enumerate(self.keys)}
+        self._by_contact: dict[str | None, tuple[int, ...]] = {}
+        self._by_pair: dict[tuple[str | None, str], tuple[int, ...]] = {}
 
-    cache: dict[Grain, tuple[GroupKey, ...]] = field(default_factory=dict)
+    def __len__(self) -> int:
+        return len(self.keys)
 
-    def groups(self, grain: Grain) -> tuple[GroupKey, ...]:
-        """The level groups a record of this grain counts in (portfolio always first)."""
-        keys = self.cache.get(grain)
-        if keys is None:
-            keys = self.cache[grain] = self._resolve(grain)
-        return keys
+    def of(self, contact_id: str | None, account_id: str | None) -> tuple[int, ...]:
+        """The slots a record with these ids counts in (the portfolio always)."""
+        if account_id is None:
+            slots = self._by_contact.get(contact_id)
+            if slots is None:
+                slots = self._by_contact[contact_id] = self._resolve(contact_id, None)
+            return slots
+        pair = (contact_id, account_id)
+        slots = self._by_pair.get(pair)
+        if slots is None:
+            slots = self._by_pair[pair] = self._resolve(contact_id, account_id)
+        return slots
 
-    def _resolve(self, grain: Grain) -> tuple[GroupKey, ...]:
-        contact_id, account_id = grain
+    def _resolve(self, contact_id: str | None, account_id: str | None) -> tuple[int, ...]:
         if not account_id and contact_id is not None:
             account_id = self.account_of.get(contact_id)
-        keys: list[GroupKey] = [_PORTFOLIO]
+        slots = [0]
         if account_id and account_id in self.segment_of:
             segment = self.segment_of[account_id]
             if segment:
-                keys.append(("segment", segment))
-            keys.append(("account", account_id))
+                slots.append(self._slot["segment", segment])
+            slots.append(self._slot["account", account_id])
         if contact_id is not None and contact_id in self.account_of:
-            keys.append(("contact", contact_id))
-        return tuple(keys)
+            slots.append(self._slot["contact", contact_id])
+        return tuple(slots)
 
 
 def compute(
@@ -118,219 +134,228 @@ def compute(
     """
     if not 1 <= csat_satisfied_min <= 5:
         raise ValueError(f"csat_satisfied_min must be within 1..5, got {csat_satisfied_min}")
-    directory = _Directory(
-        segment_of={a.id: a.segment for a in accounts if a.deleted_at is None},
-        account_of={c.id: c.account_id for c in contacts if c.deleted_at is None},
-    )
-    start, end = period.start, period.end
-    nps_tally, csat_tally, ces_tally = _tally_surveys(surveys, start, end)
-    first_response, resolution = _collect_durations(tickets, start, end)
-    out = _Rows(period.label)
-
-    for key, (promoters, passives, detractors, invalid) in _ordered(
-        _roll_up_nps(nps_tally, directory)
-    ):
-        nps = nps_from_counts(promoters, passives, detractors, invalid=invalid)
-        out.add("nps", key, nps.value, nps.n, nps.margin_of_error)
-
-    threshold = csat_satisfied_min
-    csat_results = [
-        (key, csat_from_sums(acc.n, acc.satisfied, acc.parts, threshold, invalid=acc.invalid))
-        for key, acc in _ordered(_roll_up_csat(csat_tally, directory, threshold))
-    ]
-    for key, csat in csat_results:
-        out.add("csat", key, csat.value, csat.n, csat.margin_of_error)
-    for key, csat in csat_results:
-        out.add("csat_mean", key, csat.mean, csat.n)
-
-    for key, acc in _ordered(_roll_up_ces(ces_tally, directory)):
-        out.add("ces", key, math.fsum(acc.parts) / acc.n if acc.n else None, acc.n)
-
-    for prefix, collected in (("frt", first_response), ("resolution", resolution)):
-        summaries = [
-            (key, durations(hours)) for key, hours in _ordered(_pool(collected, directory))
-        ]
-        for key, summary in summaries:
-            out.add(f"{prefix}_median_h", key, summary.median, summary.n)
-        for key, summary in summaries:
-            out.add(f"{prefix}_mean_h", key, summary.mean, summary.n)
-    return out.rows
+    with _gc_paused():
+        slots = _Slots(accounts, contacts)
+        start, end = period.start, period.end
+        answers = _SurveyCounters(len(slots), csat_satisfied_min)
+        answers.add_all(surveys, slots, start, end)
+        times = _ServiceTimes(len(slots))
+        times.add_all(tickets, slots, start, end)
+        out = _Rows(period.label, slots.keys)
+        answers.emit(out)
+        times.emit(out)
+        return out.rows
 
 
-_Tally = Counter[AnswerKey]
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    # The engine builds millions of small acyclic objects next to a caller's heap of millions of
+    # records; cyclic-GC passes over that heap would cost more than the computation itself.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
-def _tally_surveys(
-    surveys: Iterable[SurveyResponse], start: datetime, end: datetime
-) -> tuple[_Tally, _Tally, _Tally]:
-    """Count answers of the period per kind, grain and answer (the one pass over surveys)."""
-    nps: _Tally = Counter()
-    csat: _Tally = Counter()
-    ces: _Tally = Counter()
-    # The hot loop: attribute reads, two comparisons and one dict update per answer.
-    for survey in surveys:
-        if survey.deleted_at is not None:
-            continue
-        answered_at = survey.answered_at
-        if answered_at < start or answered_at >= end:
-            continue
-        kind = survey.survey_kind
-        if kind == "NPS":
-            target = nps
-        elif kind == "CSAT":
-            target = csat
-        elif kind == "CES":
-            target = ces
-        else:
-            continue
-        target[
+class _SurveyCounters:
+    """Per-slot counters for the survey KPIs of one period."""
+
+    def __init__(self, size: int, satisfied_min: float) -> None:
+        self.satisfied_min = satisfied_min
+        # NPS: one counter array per bucket (promoters, passives, detractors, invalid)
+        self.nps = [[0] * size for _ in range(4)]
+        # CSAT: valid answers, satisfied, invalid, exact sum of 1..5 values
+        self.csat_n, self.csat_ok, self.csat_bad, self.csat_sum = ([0] * size for _ in range(4))
+        # CES: valid answers, invalid, exact sum of 0..100 normalized values
+        self.ces_n, self.ces_bad, self.ces_sum = ([0] * size for _ in range(3))
+        self._nps_bucket: dict[Answer, int] = {}
+        self._csat_point: dict[Answer, tuple[int, bool] | None] = {}
+        self._ces_point: dict[Answer, int | None] = {}
+
+    def add_all(
+        self, surveys: Iterable[SurveyResponse], slots: _Slots, start: datetime, end: datetime
+    ) -> None:
+        """Count every live answer of ``[start, end)`` in its slots (the one pass over surveys)."""
+        of = slots.of
+        nps_arrays = self.nps
+        nps_bucket_of, csat_point_of, ces_point_of = (
+            self._nps_bucket,
+            self._csat_point,
+            self._ces_point,
+        )
+        csat_n, csat_ok, csat_bad, csat_sum = (
+            self.csat_n,
+            self.csat_ok,
+            self.csat_bad,
+            self.csat_sum,
+        )
+        ces_n, ces_bad, ces_sum = self.ces_n, self.ces_bad, self.ces_sum
+        for survey in surveys:
+            if survey.deleted_at is not None:
+                continue
+            answered_at = survey.answered_at
+            if answered_at < start or answered_at >= end:
+                continue
+            kind = survey.survey_kind
+            answer = (survey.score, survey.scale_min, survey.scale_max, survey.higher_is_better)
+            if kind == "NPS":
+                bucket = nps_bucket_of.get(answer)
+                if bucket is None:
+                    bucket = nps_bucket_of[answer] = nps_bucket(answer[0], answer[1], answer[2])
+                counts = nps_arrays[bucket]
+                for slot in of(survey.contact_id, survey.account_id):
+                    counts[slot] += 1
+            elif kind == "CSAT":
+                if answer in csat_point_of:
+                    csat = csat_point_of[answer]
+                else:
+                    csat = csat_point_of[answer] = self._csat(answer)
+                if csat is None:
+                    for slot in of(survey.contact_id, survey.account_id):
+                        csat_bad[slot] += 1
+                    continue
+                value, satisfied = csat
+                for slot in of(survey.contact_id, survey.account_id):
+                    csat_n[slot] += 1
+                    csat_sum[slot] += value
+                    if satisfied:
+                        csat_ok[slot] += 1
+            elif kind == "CES":
+                if answer in ces_point_of:
+                    ces = ces_point_of[answer]
+                else:
+                    ces = ces_point_of[answer] = self._ces(answer)
+                if ces is None:
+                    for slot in of(survey.contact_id, survey.account_id):
+                        ces_bad[slot] += 1
+                    continue
+                for slot in of(survey.contact_id, survey.account_id):
+                    ces_n[slot] += 1
+                    ces_sum[slot] += ces
+
+    def _csat(self, answer: Answer) -> tuple[int, bool] | None:
+        point = csat_point(*answer, self.satisfied_min)
+        return None if point is None else (int(point[0] * _EXACT), point[1])
+
+    @staticmethod
+    def _ces(answer: Answer) -> int | None:
+        point = ces_point(*answer)
+        return None if point is None else int(point * _EXACT)
+
+    def emit(self, out: _Rows) -> None:
+        """Rows for every slot that saw an answer of the family (and always the portfolio)."""
+        promoters, passives, detractors, invalid = (
+            self.nps[PROMOTER],
+            self.nps[PASSIVE],
+            self.nps[DETRACTOR],
+            self.nps[INVALID],
+        )
+        for slot in range(len(promoters)):
+            p, pa, d, bad = promoters[slot], passives[slot], detractors[slot], invalid[slot]
+            if slot == 0 or p or pa or d or bad:
+                nps = nps_from_counts(p, pa, d, invalid=bad)
+                out.add("nps", slot, nps.value, nps.n, nps.margin_of_error)
+
+        results = [
             (
-                survey.contact_id,
-                survey.account_id,
-                survey.score,
-                survey.scale_min,
-                survey.scale_max,
-                survey.higher_is_better,
+                slot,
+                csat_from_sums(
+                    n,
+                    self.csat_ok[slot],
+                    self.csat_sum[slot] / _EXACT,
+                    self.satisfied_min,
+                    invalid=self.csat_bad[slot],
+                ),
             )
-        ] += 1
-    return nps, csat, ces
+            for slot, n in enumerate(self.csat_n)
+            if slot == 0 or n or self.csat_bad[slot]
+        ]
+        for slot, csat in results:
+            out.add("csat", slot, csat.value, csat.n, csat.margin_of_error)
+        for slot, csat in results:
+            out.add("csat_mean", slot, csat.mean, csat.n)
+
+        for slot, n in enumerate(self.ces_n):
+            if slot == 0 or n or self.ces_bad[slot]:
+                # CES = mean of the normalized answers; the exact integer sum is divided once
+                value = self.ces_sum[slot] / (n * _EXACT) if n else None
+                out.add("ces", slot, value, n)
 
 
-def _collect_durations(
-    tickets: Iterable[Ticket], start: datetime, end: datetime
-) -> tuple[dict[Grain, list[float]], dict[Grain, list[float]]]:
-    """Hours to first response (by created_at) and to close (by closed_at) per grain."""
-    first_response: defaultdict[Grain, list[float]] = defaultdict(list)
-    resolution: defaultdict[Grain, list[float]] = defaultdict(list)
-    for ticket in tickets:
-        if ticket.deleted_at is not None:
-            continue
-        created_at = ticket.created_at
-        responded_at = ticket.first_response_at
-        if responded_at is not None and start <= created_at < end:
-            first_response[(ticket.contact_id, ticket.account_id)].append(
-                (responded_at - created_at).total_seconds() / SECONDS_PER_HOUR
-            )
-        closed_at = ticket.closed_at
-        if closed_at is not None and start <= closed_at < end:
-            resolution[(ticket.contact_id, ticket.account_id)].append(
-                (closed_at - created_at).total_seconds() / SECONDS_PER_HOUR
-            )
-    return first_response, resolution
+class _ServiceTimes:
+    """Per-slot durations (hours) for first response and resolution in one period."""
 
+    def __init__(self, size: int) -> None:
+        self.first_response: list[list[float] | None] = [None] * size
+        self.resolution: list[list[float] | None] = [None] * size
 
-def _roll_up_nps(tally: _Tally, directory: _Directory) -> dict[GroupKey, list[int]]:
-    """``[promoters, passives, detractors, invalid]`` per group."""
-    groups: dict[GroupKey, list[int]] = {_PORTFOLIO: [0, 0, 0, 0]}
-    cache, resolve = directory.cache, directory.groups
-    for (contact_id, account_id, score, low, high, _), count in tally.items():
-        bucket = nps_bucket(score, low, high)
-        grain = (contact_id, account_id)
-        for key in cache.get(grain) or resolve(grain):
-            counts = groups.get(key)
-            if counts is None:
-                counts = groups[key] = [0, 0, 0, 0]
-            counts[bucket] += count
-    return groups
-
-
-@dataclass(slots=True)
-class _Sums:
-    """Valid answers, satisfied answers, invalid answers and score parts (weighted by count)."""
-
-    n: int = 0
-    satisfied: int = 0
-    invalid: int = 0
-    parts: list[float] = field(default_factory=list)
-
-
-def _roll_up_csat(
-    tally: _Tally, directory: _Directory, satisfied_min: float
-) -> dict[GroupKey, _Sums]:
-    """CSAT sums per group; ``parts`` are reporting-scale scores times their counts."""
-    groups: dict[GroupKey, _Sums] = {_PORTFOLIO: _Sums()}
-    cache, resolve = directory.cache, directory.groups
-    for (contact_id, account_id, score, low, high, higher), count in tally.items():
-        point = csat_point(score, low, high, higher, satisfied_min)
-        grain = (contact_id, account_id)
-        for key in cache.get(grain) or resolve(grain):
-            sums = groups.get(key)
-            if sums is None:
-                sums = groups[key] = _Sums()
-            if point is None:
-                sums.invalid += count
+    def add_all(
+        self, tickets: Iterable[Ticket], slots: _Slots, start: datetime, end: datetime
+    ) -> None:
+        """Hours to first response (by created_at) and to close (by closed_at), per slot."""
+        of = slots.of
+        for ticket in tickets:
+            if ticket.deleted_at is not None:
                 continue
-            sums.n += count
-            if point[1]:
-                sums.satisfied += count
-            sums.parts.append(point[0] * count)
-    return groups
+            created_at = ticket.created_at
+            responded_at = ticket.first_response_at
+            if responded_at is not None and start <= created_at < end:
+                hours = (responded_at - created_at).total_seconds() / SECONDS_PER_HOUR
+                _append(self.first_response, of(ticket.contact_id, ticket.account_id), hours)
+            closed_at = ticket.closed_at
+            if closed_at is not None and start <= closed_at < end:
+                hours = (closed_at - created_at).total_seconds() / SECONDS_PER_HOUR
+                _append(self.resolution, of(ticket.contact_id, ticket.account_id), hours)
+
+    def emit(self, out: _Rows) -> None:
+        """Median and mean rows for every slot with a duration (and always the portfolio)."""
+        for prefix, pooled in (("frt", self.first_response), ("resolution", self.resolution)):
+            summaries = [
+                (slot, durations(hours or ()))
+                for slot, hours in enumerate(pooled)
+                if slot == 0 or hours
+            ]
+            for slot, summary in summaries:
+                out.add(f"{prefix}_median_h", slot, summary.median, summary.n)
+            for slot, summary in summaries:
+                out.add(f"{prefix}_mean_h", slot, summary.mean, summary.n)
 
 
-def _roll_up_ces(tally: _Tally, directory: _Directory) -> dict[GroupKey, _Sums]:
-    """CES sums per group; ``parts`` are normalized scores times their counts."""
-    groups: dict[GroupKey, _Sums] = {_PORTFOLIO: _Sums()}
-    cache, resolve = directory.cache, directory.groups
-    for (contact_id, account_id, score, low, high, higher), count in tally.items():
-        point = ces_point(score, low, high, higher)
-        grain = (contact_id, account_id)
-        for key in cache.get(grain) or resolve(grain):
-            sums = groups.get(key)
-            if sums is None:
-                sums = groups[key] = _Sums()
-            if point is None:
-                sums.invalid += count
-                continue
-            sums.n += count
-            sums.parts.append(point * count)
-    return groups
-
-
-def _pool(
-    collected: dict[Grain, list[float]], directory: _Directory
-) -> dict[GroupKey, list[float]]:
-    """Durations per group."""
-    groups: dict[GroupKey, list[float]] = {_PORTFOLIO: []}
-    cache, resolve = directory.cache, directory.groups
-    for grain, hours in collected.items():
-        for key in cache.get(grain) or resolve(grain):
-            pooled = groups.get(key)
-            if pooled is None:
-                groups[key] = list(hours)
-            else:
-                pooled.extend(hours)
-    return groups
-
-
-_T = TypeVar("_T")
-
-
-def _ordered(groups: dict[GroupKey, _T]) -> list[tuple[GroupKey, _T]]:
-    """Groups sorted by level (portfolio, segment, account, contact), then entity id."""
-    return sorted(groups.items(), key=lambda item: (_LEVEL_RANK[item[0][0]], item[0][1] or ""))
+def _append(pooled: list[list[float] | None], slots: tuple[int, ...], hours: float) -> None:
+    for slot in slots:
+        values = pooled[slot]
+        if values is None:
+            pooled[slot] = [hours]
+        else:
+            values.append(hours)
 
 
 class _Rows:
     """Collects the output rows of one period, in the order they are added."""
 
-    def __init__(self, period: str) -> None:
+    def __init__(self, period: str, keys: list[GroupKey]) -> None:
         self.period = period
+        self.keys = keys
         self.rows: list[KpiValue] = []
 
     def add(
         self,
         kpi: str,
-        key: GroupKey,
+        slot: int,
         value: float | None,
         n: int,
         margin_of_error: float | None = None,
     ) -> None:
-        """Append the value of ``kpi`` for group ``key``."""
+        """Append the value of ``kpi`` for the group in ``slot``."""
+        level, entity_id = self.keys[slot]
         self.rows.append(
             KpiValue(
                 kpi=kpi,
-                level=key[0],
-                entity_id=key[1],
+                level=level,
+                entity_id=entity_id,
                 period=self.period,
                 value=value,
                 n=n,

@@ -181,7 +181,7 @@ def csat_point(
 def csat_from_sums(
     n: int,
     satisfied: int,
-    weighted_scores: Iterable[float],
+    score_sum: float,
     satisfied_min: float = 4,
     *,
     scale_min: int = 1,
@@ -190,9 +190,9 @@ def csat_from_sums(
 ) -> CsatResult:
     """CSAT from its sufficient statistics.
 
-    Formulas: CSAT = 100 * satisfied / n; mean = sum(weighted_scores) / n, where
-    ``weighted_scores`` are reporting-scale values times their counts (summed with
-    :func:`math.fsum`, so their order does not matter);
+    Formulas: CSAT = 100 * satisfied / n; mean = score_sum / n, where ``score_sum`` is the sum
+    of the n answers on the reporting scale (sum it exactly, e.g. with :func:`math.fsum`, so the
+    order of the answers does not matter);
     MOE95 = 1.96 * 100 * sqrt(p (1 - p) / n) with p = satisfied / n.
     """
     if n == 0:
@@ -202,7 +202,7 @@ def csat_from_sums(
     share = satisfied / n
     return CsatResult(
         value=100 * satisfied / n,
-        mean=math.fsum(weighted_scores) / n,
+        mean=score_sum / n,
         n=n,
         satisfied=satisfied,
         satisfied_min=satisfied_min,
@@ -242,7 +242,7 @@ def csat_from_histogram(
     return csat_from_sums(
         n,
         satisfied,
-        weighted,
+        math.fsum(weighted),
         satisfied_min,
         scale_min=scale_min,
         scale_max=scale_max,

@@ -1,0 +1,1 @@
+"""Local emulator pieces for the Salesforce REST API (SOQL engine)."""
