@@ -50,7 +50,7 @@ def test_get() -> None:
 def test_property_prefix_is_enforced() -> None:
     with pytest.raises(ValueError, match="crmpulse_"):
         KpiDefinition(
-            **{**get("nps").__dict__, "property": "nps"},  # type: ignore[arg-type]
+            **{**get("nps").__dict__, "property": "nps"},
         )
 
 

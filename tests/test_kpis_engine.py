@@ -327,7 +327,7 @@ def test_order_independent_idempotent_and_bounded(world: World, rnd: object) -> 
     accounts, contacts, surveys, tickets = (list(part) for part in world)
     for part in (accounts, contacts, surveys, tickets):
         rnd.shuffle(part)  # type: ignore[attr-defined]
-    assert compute_world((accounts, contacts, surveys, tickets)) == rows
+    assert compute_world((accounts, contacts, surveys, tickets)) == rows  # type: ignore[arg-type]
     for row in rows:
         if row.value is None:
             continue

@@ -17,7 +17,8 @@ hours = st.lists(st.floats(min_value=0, max_value=10_000, allow_nan=False), max_
 def test_median_and_mean_odd_and_even() -> None:
     assert durations([1, 10, 2]) == durations([2, 1, 10])
     odd = durations([1, 10, 2])
-    assert (odd.median, odd.mean, odd.n) == (2, pytest.approx(13 / 3), 3)
+    assert (odd.median, odd.n) == (2, 3)
+    assert odd.mean == pytest.approx(13 / 3)
     even = durations([4, 1, 2, 100])
     assert even.median == 3
     assert even.mean == pytest.approx(26.75)

@@ -24,7 +24,11 @@ PROPERTY_PREFIX = "crmpulse_"
 
 @dataclass(frozen=True)
 class KpiDefinition:
-    """What one KPI means, how it is computed and where it is written."""
+    """What one KPI means, how it is computed and where it is written.
+
+    ``counted_at`` names the record timestamp that places a record in the window;
+    ``formula_version`` goes up whenever the formula changes, so stored history stays comparable.
+    """
 
     name: str
     label: str
