@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import itertools
 import logging
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from types import TracebackType
 
 import uvicorn
+
+from crmpulse.httpserver import BackgroundServer
 
 from .app import DEFAULT_TOKEN, SandboxState, create_app
 from .limits import RateLimits
@@ -24,7 +23,7 @@ from .portal import DEFAULT_PORTAL_ID, Portal
 log = logging.getLogger(__name__)
 
 
-class SandboxServer:
+class SandboxServer(BackgroundServer):
     """A HubSpot emulator serving ``portal`` on a background thread.
 
     >>> with SandboxServer(portal) as server:
@@ -42,74 +41,15 @@ class SandboxServer:
         clock: Callable[[], float] = time.time,
     ):
         self.portal = portal
-        self.host = host
         self.token = token
-        self.app = create_app(portal, token=token, limits=limits, clock=clock)
-        self._requested_port = port
-        self._sock: socket.socket | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.port = port
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
-        return f"http://{self.host}:{self.port}"
+        app = create_app(portal, token=token, limits=limits, clock=clock)
+        super().__init__(app, host, port, name="hubspot-sandbox")
 
     @property
     def state(self) -> SandboxState:
         """The app's shared state (stats, faults, limiter)."""
         state: SandboxState = self.app.state.sandbox
         return state
-
-    def start(self, timeout: float = 10.0) -> SandboxServer:
-        """Bind, start serving, and return once requests are accepted."""
-        # proto must say TCP: asyncio only disables Nagle on sockets whose proto is IPPROTO_TCP,
-        # and without TCP_NODELAY every keep-alive response stalls ~40 ms on delayed ACKs.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self._requested_port))
-        self.port = sock.getsockname()[1]
-        self._sock = sock
-        config = uvicorn.Config(
-            self.app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run,
-            kwargs={"sockets": [sock]},
-            name=f"hubspot-sandbox-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("HubSpot sandbox failed to start")
-            time.sleep(0.005)
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop serving and release the port."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout)
-        if self._sock is not None:
-            self._sock.close()
-        self._server = self._thread = self._sock = None
-
-    def __enter__(self) -> SandboxServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def serve_forever(

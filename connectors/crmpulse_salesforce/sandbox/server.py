@@ -7,16 +7,13 @@ login URLs on ``*.salesforce.com``), so :meth:`SandboxServer.http_session` retur
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-import uvicorn
 from requests.adapters import HTTPAdapter
+
+from crmpulse.httpserver import BackgroundServer
 
 from .app import (
     DEFAULT_CONSUMER_KEY,
@@ -46,7 +43,7 @@ class LocalRedirectAdapter(HTTPAdapter):
         return super().send(request, *args, **kwargs)
 
 
-class SandboxServer:
+class SandboxServer(BackgroundServer):
     """A Salesforce emulator serving ``org`` on a background thread.
 
     >>> with SandboxServer(org) as server:
@@ -69,7 +66,6 @@ class SandboxServer:
         api_limit: int = 15000,
     ) -> None:
         self.org = org
-        self.host = host
         self.session_token = session_token
         self.state = SandboxState(
             org,
@@ -81,17 +77,7 @@ class SandboxServer:
             consumer_secret=consumer_secret,
             api_limit=api_limit,
         )
-        self.app = create_app(self.state)
-        self._requested_port = port
-        self._sock: socket.socket | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.port = port
-
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``."""
-        return f"http://{self.host}:{self.port}"
+        super().__init__(create_app(self.state), host, port, name="salesforce-sandbox")
 
     def http_session(self) -> requests.Session:
         """A session routing all ``https://`` (and ``http://``) traffic to this server."""
@@ -101,52 +87,3 @@ class SandboxServer:
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         return session
-
-    def start(self, timeout: float = 10.0) -> SandboxServer:
-        """Bind, start serving, and return once requests are accepted."""
-        # proto must say TCP: asyncio only disables Nagle on sockets whose proto is IPPROTO_TCP,
-        # and without TCP_NODELAY every keep-alive response stalls ~40 ms on delayed ACKs.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self._requested_port))
-        self.port = sock.getsockname()[1]
-        self._sock = sock
-        config = uvicorn.Config(
-            self.app, log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=30
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run,
-            kwargs={"sockets": [sock]},
-            name=f"salesforce-sandbox-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("Salesforce sandbox failed to start")
-            time.sleep(0.005)
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop serving and release the port."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout)
-        if self._sock is not None:
-            self._sock.close()
-        self._server = self._thread = self._sock = None
-
-    def __enter__(self) -> SandboxServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
