@@ -82,7 +82,6 @@ class WriteBackSettings(_Section):
     """Writing KPI values back into the CRM."""
 
     enabled: bool = True
-    batch_size: int = Field(default=100, ge=1, le=100)
     property_group: str = "crmpulse"
 
 
