@@ -15,8 +15,9 @@ from typing import Literal, Protocol
 from crmpulse.errors import InvalidRecordError
 from crmpulse.model import Record
 
-TargetLevel = Literal["account", "contact"]
-FieldType = Literal["number", "string", "datetime", "enumeration"]
+TargetLevel = Literal["account", "contact", "snapshot"]
+"""Where a write lands: a company/account, a contact, or a KPI snapshot record."""
+FieldType = Literal["number", "string", "date", "datetime", "enumeration"]
 
 
 @dataclass(frozen=True)
@@ -73,12 +74,29 @@ class FieldSpec:
 
 
 @dataclass(frozen=True)
+class SnapshotSpec:
+    """The custom object holding KPI snapshot records (one per period, level, segment and KPI).
+
+    Names are vendor-neutral (``crmpulse_kpi_snapshot``, ``crmpulse_key``); a connector spells
+    them the way its CRM wants (``CrmPulse_KPI_Snapshot__c``, ``Key__c``). ``key_field`` is the
+    unique external id snapshots are upserted by.
+    """
+
+    name: str
+    label: str
+    plural_label: str
+    key_field: str
+    fields: tuple[FieldSpec, ...]
+
+
+@dataclass(frozen=True)
 class TargetSpec:
     """Everything crmpulse needs to exist in the CRM before writing."""
 
     group: str
     group_label: str
     fields: tuple[FieldSpec, ...]
+    snapshot: SnapshotSpec | None = None
 
     def fields_for(self, level: TargetLevel) -> tuple[FieldSpec, ...]:
         """The fields written at one level."""
@@ -87,7 +105,11 @@ class TargetSpec:
 
 @dataclass(frozen=True)
 class PropertyChange:
-    """New values for one CRM record."""
+    """New values for one CRM record.
+
+    For ``level == "snapshot"`` the ``object_id`` is the snapshot's key (its external id) and the
+    record is upserted by it; ``values`` then use the snapshot spec's field names.
+    """
 
     level: TargetLevel
     object_id: str
@@ -149,11 +171,12 @@ class Connector(Protocol):
         ...
 
     def ensure_targets(self, spec: TargetSpec) -> list[str]:
-        """Create missing property groups and properties; return what was created."""
+        """Create missing property groups, properties and the snapshot object (if the CRM
+        allows one); return what was created."""
         ...
 
     def push(self, changes: Sequence[PropertyChange]) -> PushResult:
-        """Write property values in batches, reporting per-row outcomes."""
+        """Write property values (and upsert snapshot records) in batches, per-row outcomes."""
         ...
 
     def close(self) -> None:

@@ -20,7 +20,14 @@ from crmpulse.kpis import engine
 from crmpulse.kpis.periods import Month, last_complete
 from crmpulse.kpis.values import KpiValue
 from crmpulse.model import Account, Contact, SurveyResponse, Ticket
-from crmpulse.ports import Connector, Cursor, PropertyChange, PushResult, StreamSpec
+from crmpulse.ports import (
+    Connector,
+    Cursor,
+    PropertyChange,
+    PushResult,
+    StreamSpec,
+    TargetLevel,
+)
 from crmpulse.settings import Settings
 from crmpulse.store import Store
 
@@ -131,20 +138,40 @@ def compute_kpis(store: Store, settings: Settings, period: Month) -> list[KpiVal
 
 
 def plan_writeback(
-    store: Store, source: str, values: list[KpiValue], period: Month, group: str
+    store: Store,
+    source: str,
+    values: list[KpiValue],
+    period: Month,
+    group: str,
+    *,
+    snapshots: bool = True,
 ) -> list[PropertyChange]:
-    """Changes to send for ``period``: the diff of the KPI values against the write-back ledger."""
+    """Changes to send for ``period``: the diff of the KPI values against the write-back ledger.
+
+    With ``snapshots``, the portfolio and segment values also become KPI snapshot records.
+    """
     spec = writeback.target_spec(group)
-    properties = {lvl: [f.name for f in spec.fields_for(lvl)] for lvl in writeback.LEVELS}
+    levels: list[TargetLevel] = list(writeback.LEVELS)
+    properties: dict[TargetLevel, list[str]] = {
+        lvl: [f.name for f in spec.fields_for(lvl)] for lvl in writeback.LEVELS
+    }
+    desired = writeback.desired_values(values, str(period))
+    if snapshots and spec.snapshot is not None:
+        levels.append(writeback.SNAPSHOT)
+        properties[writeback.SNAPSHOT] = [
+            f.name for f in spec.snapshot.fields if f.name != spec.snapshot.key_field
+        ]
+        desired.update(
+            writeback.desired_snapshots(values, str(period), period.start_date.isoformat())
+        )
     ledger: dict[Any, dict[str, str | None]] = {}
-    for lvl in writeback.LEVELS:
+    for lvl in levels:
         for (object_id, prop), value in store.ledger_values(source, lvl).items():
             ledger.setdefault((lvl, object_id), {})[prop] = value
-    exists = {
+    exists: dict[TargetLevel, set[str]] = {
         lvl: {r.id for r in store.iter_records(LEVEL_ENTITY[lvl], source=source)}
         for lvl in writeback.LEVELS
     }
-    desired = writeback.desired_values(values, str(period))
     return writeback.plan(desired, ledger, properties, exists)
 
 
@@ -162,7 +189,7 @@ def apply_writeback(
         report.targets_created = connector.ensure_targets(spec)
         store.mark_targets_ensured(connector.source, digest)
     result = connector.push(changes)
-    for level in writeback.LEVELS:
+    for level in (*writeback.LEVELS, writeback.SNAPSHOT):
         rows = [
             (change.object_id, prop, value)
             for change, _stamp in result.written
@@ -270,7 +297,12 @@ def run_sync(
         report.kpis_changed = store.save_kpis(values, run_id)
         if settings.writeback.enabled:
             report.plan = plan_writeback(
-                store, connector.source, values, month, settings.writeback.property_group
+                store,
+                connector.source,
+                values,
+                month,
+                settings.writeback.property_group,
+                snapshots=settings.writeback.snapshots,
             )
             if report.plan and not dry_run:
                 result = apply_writeback(connector, store, settings, report.plan, report)

@@ -83,6 +83,10 @@ class WriteBackSettings(_Section):
 
     enabled: bool = True
     property_group: str = "crmpulse"
+    snapshots: bool = Field(
+        default=True,
+        description="also upsert portfolio and segment KPI snapshot records (a custom object)",
+    )
 
 
 class LogSettings(_Section):

@@ -14,10 +14,33 @@ from dataclasses import asdict
 
 from crmpulse.kpis import catalogue
 from crmpulse.kpis.values import KpiValue
-from crmpulse.ports import FieldSpec, PropertyChange, TargetLevel, TargetSpec
+from crmpulse.ports import (
+    FieldSpec,
+    FieldType,
+    PropertyChange,
+    SnapshotSpec,
+    TargetLevel,
+    TargetSpec,
+)
 
 PERIOD_PROPERTY = "crmpulse_kpi_period"
 LEVELS: tuple[TargetLevel, ...] = ("account", "contact")
+SNAPSHOT: TargetLevel = "snapshot"
+SNAPSHOT_LEVELS = ("portfolio", "segment")
+"""The KPI levels that get snapshot records (per-record values live on the records)."""
+SNAPSHOT_KEY = "crmpulse_key"
+
+_SNAPSHOT_FIELDS: tuple[tuple[str, str, FieldType, str], ...] = (
+    ("crmpulse_period", "Period", "string", "Calendar month of the values (YYYY-MM)."),
+    ("crmpulse_period_start", "Period start", "date", "First day of the period (for charts)."),
+    ("crmpulse_level", "Level", "string", "portfolio or segment."),
+    ("crmpulse_segment", "Segment", "string", "The segment, empty at portfolio level."),
+    ("crmpulse_kpi", "KPI", "string", "KPI name from the crmpulse catalogue (e.g. nps)."),
+    ("crmpulse_kpi_label", "KPI label", "string", "Human name of the KPI."),
+    ("crmpulse_value", "Value", "number", "The KPI value, empty when undefined."),
+    ("crmpulse_sample_size", "Sample size", "number", "Size of the denominator (answers, ...)."),
+    ("crmpulse_margin_of_error", "Margin of error", "number", "95% margin, where defined."),
+)
 
 
 def target_spec(group: str) -> TargetSpec:
@@ -42,7 +65,61 @@ def target_spec(group: str) -> TargetSpec:
             levels=LEVELS,
         )
     )
-    return TargetSpec(group=group, group_label="crmpulse KPIs", fields=tuple(fields))
+    return TargetSpec(
+        group=group, group_label="crmpulse KPIs", fields=tuple(fields), snapshot=snapshot_spec()
+    )
+
+
+def snapshot_spec() -> SnapshotSpec:
+    """The KPI snapshot object: one record per period, level, segment and KPI."""
+    key = FieldSpec(
+        name=SNAPSHOT_KEY,
+        label="Snapshot key",
+        type="string",
+        description="Unique key period|level|segment|kpi; snapshots are upserted by it.",
+        levels=(SNAPSHOT,),
+    )
+    fields = tuple(
+        FieldSpec(name=n, label=lbl, type=t, description=d, levels=(SNAPSHOT,))
+        for n, lbl, t, d in _SNAPSHOT_FIELDS
+    )
+    return SnapshotSpec(
+        name="crmpulse_kpi_snapshot",
+        label="crmpulse KPI snapshot",
+        plural_label="crmpulse KPI snapshots",
+        key_field=SNAPSHOT_KEY,
+        fields=(key, *fields),
+    )
+
+
+def snapshot_key(period: str, level: str, segment: str | None, kpi: str) -> str:
+    """The external id of one snapshot record."""
+    return f"{period}|{level}|{segment or '*'}|{kpi}"
+
+
+def desired_snapshots(
+    values: Iterable[KpiValue], period: str, period_start: str
+) -> dict[tuple[TargetLevel, str], dict[str, str | None]]:
+    """Snapshot field values per (``"snapshot"``, key) for the portfolio and segment values."""
+    by_name = {d.name: d for d in catalogue.CATALOGUE}
+    desired: dict[tuple[TargetLevel, str], dict[str, str | None]] = {}
+    for v in values:
+        definition = by_name.get(v.kpi)
+        if v.period != period or v.level not in SNAPSHOT_LEVELS or definition is None:
+            continue
+        segment = v.entity_id if v.level == "segment" else None
+        desired[(SNAPSHOT, snapshot_key(period, v.level, segment, v.kpi))] = {
+            "crmpulse_period": period,
+            "crmpulse_period_start": period_start,
+            "crmpulse_level": v.level,
+            "crmpulse_segment": segment,
+            "crmpulse_kpi": v.kpi,
+            "crmpulse_kpi_label": definition.label,
+            "crmpulse_value": format_value(v.value),
+            "crmpulse_sample_size": str(v.n),
+            "crmpulse_margin_of_error": format_value(v.margin_of_error),
+        }
+    return desired
 
 
 def spec_hash(spec: TargetSpec) -> str:
@@ -85,13 +162,13 @@ def plan(
     """The changes to send: desired values that differ from the ledger of what we wrote.
 
     ``properties`` lists every property crmpulse owns per level; one that has a ledger value but
-    no desired value any more is cleared. ``exists`` (if given) limits the plan to objects that
-    still exist in the store.
+    no desired value any more is cleared. ``exists`` (if given) limits the plan, per level it
+    names, to objects that still exist in the store.
     """
     changes: list[PropertyChange] = []
     for key in sorted(set(desired) | set(ledger)):
         level, object_id = key
-        if exists is not None and object_id not in exists.get(level, set()):
+        if exists is not None and level in exists and object_id not in exists[level]:
             continue
         want = desired.get(key, {})
         had = ledger.get(key, {})

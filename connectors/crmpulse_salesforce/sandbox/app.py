@@ -18,8 +18,6 @@ import re
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
 from xml.etree import ElementTree as ET
@@ -29,8 +27,8 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from .org import Org
-from .soql_eval import evaluate
-from .soql_parse import FieldRef, Query, SoqlError, parse
+from .query import QueryRunner
+from .soql_parse import SoqlError
 
 DEFAULT_TOKEN = "00D000000000001!sandbox-session"
 """The session token the sandbox accepts (and issues on login) unless told otherwise."""
@@ -135,17 +133,6 @@ def _json(body: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status)
 
 
-def _format_value(value: Any) -> Any:
-    """Render a row value the way the REST API serializes it."""
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    return value
-
-
 def _base_url(request: Request) -> str:
     return f"{request.url.scheme}://{request.url.netloc}"
 
@@ -155,87 +142,6 @@ def _batch_size(request: Request) -> int:
     if match is None:
         return DEFAULT_BATCH_SIZE
     return max(MIN_BATCH_SIZE, min(MAX_BATCH_SIZE, int(match.group(1))))
-
-
-class _QueryRunner:
-    """Runs one SOQL text against the org and shapes records with ``attributes``."""
-
-    def __init__(self, state: SandboxState, version: str) -> None:
-        self.state = state
-        self.version = version
-
-    def attributes(self, sobject: str, record_id: Any) -> dict[str, str]:
-        attrs = {"type": sobject}
-        if record_id is not None:
-            attrs["url"] = f"/services/data/v{self.version}/sobjects/{sobject}/{record_id}"
-        return attrs
-
-    def run(self, text: str, *, include_deleted: bool) -> list[dict[str, Any]] | int:
-        query = parse(text)
-        org = self.state.org
-        sobject = org.sobject_name(query.sobject)
-        if sobject is None:
-            raise SoqlError(
-                f"sObject type '{query.sobject}' is not supported. If you are attempting to use "
-                "a custom object, be sure to append the '__c' after the entity name. Please "
-                "reference your WSDL or the describe call for the appropriate names.",
-                "INVALID_TYPE",
-            )
-        if query.count:
-            return evaluate(
-                query,
-                org.scan(sobject, include_deleted=include_deleted),
-                fields=org.describes[sobject],
-                resolve_parent=org.resolve_parent,
-            )
-        # Select the Ids needed for attributes.url too, then drop the ones not asked for.
-        wanted = {tuple(p.lower() for p in ref.path) for ref in query.fields}
-        extra: list[tuple[str, ...]] = []
-        for ref in query.fields:
-            for depth in range(len(ref.path)):
-                path = (*ref.path[:depth], "Id")
-                key = tuple(p.lower() for p in path)
-                if key not in wanted:
-                    wanted.add(key)
-                    extra.append(path)
-        augmented = dataclasses.replace(
-            query, fields=query.fields + tuple(FieldRef(p) for p in extra)
-        )
-        rows = evaluate(
-            augmented,
-            org.scan(sobject, include_deleted=include_deleted),
-            fields=org.describes[sobject],
-            resolve_parent=org.resolve_parent,
-        )
-        assert isinstance(rows, list)
-        return [self.shape(sobject, row, query) for row in rows]
-
-    def shape(self, sobject: str, row: dict[str, Any], query: Query) -> dict[str, Any]:
-        asked = {tuple(p.lower() for p in ref.path) for ref in query.fields}
-        return self._shape(sobject, row, (), asked)
-
-    def _shape(
-        self,
-        sobject: str,
-        row: dict[str, Any],
-        prefix: tuple[str, ...],
-        asked: set[tuple[str, ...]],
-    ) -> dict[str, Any]:
-        record_id = row.get("Id")
-        out: dict[str, Any] = {"attributes": self.attributes(sobject, record_id)}
-        for key, value in row.items():
-            path = (*prefix, key.lower())
-            if isinstance(value, dict):
-                parent_id = value.get("Id")
-                parent_type = self.state.org.sobject_for_id(str(parent_id)) if parent_id else None
-                out[key] = self._shape(parent_type or key, value, path, asked)
-            elif value is None and any(
-                a[: len(path)] == path and len(a) > len(path) for a in asked
-            ):
-                out[key] = None
-            elif path in asked:
-                out[key] = _format_value(value)
-        return out
 
 
 def _page(
@@ -282,7 +188,7 @@ def create_app(state: SandboxState) -> FastAPI:
                 text = request.query_params.get("q")
                 if not text:
                     raise ApiError(400, "MALFORMED_QUERY", "A query string has to be specified")
-                result = _QueryRunner(state, version).run(text, include_deleted=include_deleted)
+                result = QueryRunner(state.org, version).run(text, include_deleted=include_deleted)
                 if isinstance(result, int):
                     return _json({"totalSize": result, "done": True, "records": []})
                 return _json(_page(state, version, result, 0, _batch_size(request), None))

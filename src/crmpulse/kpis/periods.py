@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
@@ -100,6 +100,11 @@ class Month:
     def start(self) -> datetime:
         """Inclusive start: local midnight on the 1st, as a UTC datetime."""
         return datetime(self.year, self.month, 1, tzinfo=self.zone).astimezone(UTC)
+
+    @property
+    def start_date(self) -> date:
+        """The calendar date of the 1st of the month (in the reporting zone)."""
+        return date(self.year, self.month, 1)
 
     @property
     def end(self) -> datetime:
