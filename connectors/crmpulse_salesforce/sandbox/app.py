@@ -164,23 +164,29 @@ def _page(
     return body
 
 
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+async def api_call(state: SandboxState, request: Request, handler: Handler) -> Response:
+    """Run one REST API call: check the session, count the call, render errors as Salesforce
+    does, and stamp ``Sforce-Limit-Info`` on the response."""
+    try:
+        if request.headers.get("authorization") != f"Bearer {state.session_token}":
+            raise ApiError(401, "INVALID_SESSION_ID", "Session expired or invalid")
+        state.count_call()
+        response = await handler(request)
+    except ApiError as exc:
+        response = _json([{"message": exc.message, "errorCode": exc.code}], exc.status)
+    except SoqlError as exc:
+        response = _json([{"message": exc.message, "errorCode": exc.code}], 400)
+    response.headers["Sforce-Limit-Info"] = f"api-usage={state.api_usage}/{state.api_limit}"
+    return response
+
+
 def create_app(state: SandboxState) -> FastAPI:
     """Build the app serving ``state``'s org."""
     app = FastAPI(title="Salesforce sandbox", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.sandbox = state
-
-    async def api(request: Request, handler: Callable[[Request], Awaitable[Response]]) -> Response:
-        try:
-            if request.headers.get("authorization") != f"Bearer {state.session_token}":
-                raise ApiError(401, "INVALID_SESSION_ID", "Session expired or invalid")
-            state.count_call()
-            response = await handler(request)
-        except ApiError as exc:
-            response = _json([{"message": exc.message, "errorCode": exc.code}], exc.status)
-        except SoqlError as exc:
-            response = _json([{"message": exc.message, "errorCode": exc.code}], 400)
-        response.headers["Sforce-Limit-Info"] = f"api-usage={state.api_usage}/{state.api_limit}"
-        return response
 
     def query_route(include_deleted: bool) -> Callable[[Request, str], Awaitable[Response]]:
         async def route(request: Request, version: str) -> Response:
@@ -193,7 +199,7 @@ def create_app(state: SandboxState) -> FastAPI:
                     return _json({"totalSize": result, "done": True, "records": []})
                 return _json(_page(state, version, result, 0, _batch_size(request), None))
 
-            return await api(request, handler)
+            return await api_call(state, request, handler)
 
         return route
 
@@ -206,7 +212,7 @@ def create_app(state: SandboxState) -> FastAPI:
             offset = int(offset_text)
             return _json(_page(state, version, found.records, offset, found.batch_size, locator))
 
-        return await api(request, handler)
+        return await api_call(state, request, handler)
 
     for suffix in ("", "/"):
         base = "/services/data/v{version}"
