@@ -53,6 +53,67 @@ class HubSpotSettings(_Section):
     )
 
 
+class SalesforceSettings(_Section):
+    """How to reach a Salesforce org, and where it keeps what crmpulse reads.
+
+    Authentication takes the first complete variant: a session ``access_token``; a JWT bearer
+    (``username`` + ``consumer_key`` + ``private_key_file``); OAuth username-password
+    (``username`` + ``password`` + ``consumer_key`` + ``consumer_secret``); SOAP
+    username-password (``username`` + ``password`` [+ ``security_token``]); client credentials
+    (``consumer_key`` + ``consumer_secret``, with a My Domain ``domain``).
+    """
+
+    instance_url: str | None = Field(
+        default=None,
+        description="org URL, e.g. https://acme.my.salesforce.com (http:// for local servers)",
+    )
+    access_token: SecretStr | None = Field(default=None, description="a session id / token")
+    username: str | None = None
+    password: SecretStr | None = None
+    security_token: SecretStr | None = None
+    consumer_key: str | None = Field(default=None, description="connected app consumer key")
+    consumer_secret: SecretStr | None = None
+    private_key_file: Path | None = Field(default=None, description="PEM key for JWT bearer")
+    domain: str = Field(
+        default="login", description="login, test, or the My Domain (acme.my) for logins"
+    )
+    api_version: str = Field(default="59.0", pattern=r"^\d+\.\d$")
+    org_name: str = Field(default="default", description="names the source in the store")
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    max_retries: int = Field(default=5, ge=0, description="retries on 5xx / row locks per call")
+    bulk_threshold: int = Field(
+        default=20_000,
+        ge=0,
+        description="a full load of a stream with more rows than this uses Bulk API 2.0",
+    )
+    bulk_write_threshold: int = Field(
+        default=2_000,
+        ge=0,
+        description="more changed rows than this are written with Bulk API 2.0 ingest",
+    )
+    first_response_field: str = Field(
+        default="First_Response__c", description="Case field holding the first response time"
+    )
+    segment_field: str = Field(default="Customer_Segment__c", description="Account segment")
+    customer_since_field: str = Field(default="Customer_Since__c", description="on Account")
+    churn_date_field: str = Field(default="Churn_Date__c", description="on Account and Contact")
+    lifecycle_field: str = Field(default="Lifecycle_Stage__c", description="on Contact")
+    survey_source: Literal["feedback_management", "custom_object"] = Field(
+        default="feedback_management",
+        description="Feedback Management's Survey objects, or one custom object per answer",
+    )
+    survey_object: str = Field(
+        default="NPS_Response__c", description="the custom object (survey_source=custom_object)"
+    )
+    ces_question: str = Field(
+        default="ces", description="Rating questions whose DeveloperName contains this are CES"
+    )
+    permission_set: str = Field(
+        default="CrmPulse_Integration",
+        description="permission set granted read/edit on the fields crmpulse creates",
+    )
+
+
 class SyncSettings(_Section):
     """Incremental-sync behaviour."""
 
@@ -106,9 +167,10 @@ class Settings(BaseSettings):
         toml_file=None,
     )
 
-    crm: Literal["hubspot"] = "hubspot"
+    crm: Literal["hubspot", "salesforce"] = "hubspot"
     store: StoreSettings = StoreSettings()
     hubspot: HubSpotSettings = HubSpotSettings()
+    salesforce: SalesforceSettings = SalesforceSettings()
     sync: SyncSettings = SyncSettings()
     kpi: KpiSettings = KpiSettings()
     writeback: WriteBackSettings = WriteBackSettings()

@@ -1,0 +1,386 @@
+"""The Salesforce connector: SOQL pulls into normalized records, KPI fields written back.
+
+Pulling: a first load reads each object ordered by ``(SystemModstamp, Id)`` through REST paging
+(2,000 rows per call) or, past ``bulk_threshold`` rows, one Bulk API 2.0 query job. Later pulls
+ask ``queryAll`` (so rows sent to the recycle bin come back with ``IsDeleted``) for rows modified
+at or after the cursor, minus the overlap window, and skip what was already seen.
+
+Writing: our fields are created through the Tooling API when missing and granted to a
+permission set (a field created by API is invisible until granted); values go out through sObject
+Collections, 200 rows per call, or a Bulk API 2.0 ingest job past ``bulk_write_threshold``; KPI
+snapshots are upserted by their external id. Collections report no modification stamp, so our
+own writes come back once on the next pull (one query call per 2,000 rows) and change nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from crmpulse import writeback
+from crmpulse.errors import CrmPulseError, FatalError, InvalidRecordError, RetriableError
+from crmpulse.model import Record
+from crmpulse.ports import (
+    CallStats,
+    Cursor,
+    Page,
+    PropertyChange,
+    PushResult,
+    RowFailure,
+    StreamSpec,
+    TargetSpec,
+)
+from crmpulse.settings import SalesforceSettings, SyncSettings
+from crmpulse_salesforce import mapper, schema, soql
+from crmpulse_salesforce.client import COLLECTION_SIZE, Row, SalesforceClient
+from crmpulse_salesforce.schema import SalesforceStream
+
+T = TypeVar("T")
+
+IN_CHUNK = 300
+"""Ids per ``IN (...)`` list: keeps a query URL well under Salesforce's 16 KB limit."""
+
+
+def _already_seen(updated: datetime, record_id: str, cursor: Cursor) -> bool:
+    at_or_before = (updated, record_id) <= (cursor.updated_at, cursor.record_id)
+    return at_or_before and updated <= cursor.visible_before
+
+
+def _stamp(row: Row) -> tuple[datetime, str] | None:
+    try:
+        when = mapper.Fields(row).required_time("SystemModstamp")
+    except ValueError:
+        return None
+    return when, row.get("Id") or ""
+
+
+def _chunks(values: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _with_names(
+    build: Callable[[Row, str, mapper.FieldNames], Record],
+    source: str,
+    names: mapper.FieldNames,
+    row: Row,
+) -> Record:
+    return build(row, source, names)
+
+
+def _custom_survey(source: str, row: Row) -> Record:
+    return mapper.custom_survey(row, source)
+
+
+class SalesforceConnector:
+    """Pulls Salesforce objects into normalized records and writes KPI fields back."""
+
+    name = "salesforce"
+
+    def __init__(
+        self,
+        settings: SalesforceSettings,
+        sync: SyncSettings,
+        *,
+        now: Any = None,
+        bulk_poll_seconds: int = 2,
+    ) -> None:
+        self.calls = CallStats()
+        self.settings = settings
+        self.client = SalesforceClient(settings, self.calls, bulk_poll_seconds=bulk_poll_seconds)
+        self.source = f"salesforce:{settings.org_name}"
+        self._sync = sync
+        self._now = now or (lambda: datetime.now(UTC))
+        self._streams = schema.streams(settings)
+        self._names = schema.field_names(settings)
+        self._field_types = {
+            f.name: f.type
+            for f in (*writeback.target_spec("").fields, *writeback.snapshot_spec().fields)
+        }
+
+    def streams(self) -> Sequence[StreamSpec]:
+        """Accounts first, so contacts and cases find their accounts."""
+        return self._streams
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self.client.close()
+
+    # -- pulling ---------------------------------------------------------------------------
+
+    def pull(self, stream: StreamSpec, cursor: Cursor | None) -> Iterator[Page]:
+        """Full load when ``cursor`` is ``None``, else rows modified since it (deletes too)."""
+        assert isinstance(stream, SalesforceStream)
+        visible_before = self._now() - timedelta(seconds=self._sync.overlap_seconds)
+        order = "SystemModstamp ASC, Id ASC"
+        if cursor is None:
+            text = soql.select(stream.fields, stream.crm_object, order=order)
+            pages = self._pages(stream, text, include_deleted=False, full=True)
+            current: Cursor | None = None
+        else:
+            where = f"SystemModstamp >= {soql.when(cursor.resume_from)}"
+            text = soql.select(stream.fields, stream.crm_object, where, order)
+            pages = self._pages(stream, text, include_deleted=True, full=False)
+            current = Cursor(cursor.updated_at, cursor.record_id, visible_before)
+        for rows in pages:
+            fresh = rows if cursor is None else [r for r in rows if not self._seen(r, cursor)]
+            current = self._advance(current, rows, visible_before)
+            page = self._map(stream, fresh)
+            yield Page(records=page.records, cursor=current, rejects=page.rejects)
+
+    def _seen(self, row: Row, cursor: Cursor) -> bool:
+        stamp = _stamp(row)
+        return stamp is not None and _already_seen(stamp[0], stamp[1], cursor)
+
+    def _pages(
+        self, stream: SalesforceStream, text: str, *, include_deleted: bool, full: bool
+    ) -> Iterator[list[Row]]:
+        threshold = self.settings.bulk_threshold
+        if full and threshold:
+            total = self.client.count(f"SELECT COUNT() FROM {soql.name(stream.crm_object)}")
+            if total > threshold:
+                yield from self.client.bulk_query(
+                    stream.crm_object, text, include_deleted=include_deleted
+                )
+                return
+        yield from self.client.query_pages(text, include_deleted=include_deleted)
+
+    def _advance(
+        self, cursor: Cursor | None, rows: Sequence[Row], visible_before: datetime
+    ) -> Cursor | None:
+        best = (cursor.updated_at, cursor.record_id) if cursor else None
+        for row in rows:
+            stamp = _stamp(row)
+            if stamp is not None and (best is None or stamp > best):
+                best = stamp
+        if best is None:
+            return None
+        return Cursor(updated_at=best[0], record_id=best[1], visible_before=visible_before)
+
+    def _map(self, stream: SalesforceStream, rows: list[Row]) -> Page:
+        records: list[Record] = []
+        rejects: list[InvalidRecordError] = []
+        source, names, name = self.source, self._names, stream.name
+
+        def keep(build: Callable[[], Record], row: Row) -> None:
+            try:
+                records.append(mapper.map_row(build, row, name))
+            except InvalidRecordError as exc:
+                rejects.append(exc)
+
+        if name == "surveys" and self.settings.survey_source == "feedback_management":
+            self._map_feedback(rows, keep, rejects)
+        elif name == "deals":
+            roles = self._contact_roles([str(r["Id"]) for r in rows if r.get("Id")])
+            for row in rows:
+                ids = tuple(roles.get(row.get("Id") or "", ()))
+                keep(functools.partial(mapper.opportunity, row, source, ids), row)
+        else:
+            build: Callable[[Row], Record] = {
+                "accounts": functools.partial(_with_names, mapper.account, source, names),
+                "contacts": functools.partial(_with_names, mapper.contact, source, names),
+                "tickets": functools.partial(_with_names, mapper.case, source, names),
+                "surveys": functools.partial(_custom_survey, source),
+            }[name]
+            for row in rows:
+                keep(functools.partial(build, row), row)
+        return Page(records=records, cursor=None, rejects=rejects)
+
+    def _contact_roles(self, ids: list[str]) -> dict[str, list[str]]:
+        """Contacts per opportunity, primary first."""
+        roles: dict[str, list[tuple[bool, str]]] = {}
+        for chunk in _chunks(ids, IN_CHUNK):
+            text = soql.select(
+                ["OpportunityId", "ContactId", "IsPrimary"],
+                "OpportunityContactRole",
+                f"OpportunityId IN {soql.id_list(chunk)}",
+            )
+            for rows in self.client.query_pages(text):
+                for r in rows:
+                    if r.get("OpportunityId") and r.get("ContactId"):
+                        primary = (r.get("IsPrimary") or "").lower() == "true"
+                        roles.setdefault(str(r["OpportunityId"]), []).append(
+                            (not primary, str(r["ContactId"]))
+                        )
+        return {k: [c for _p, c in sorted(v)] for k, v in roles.items()}
+
+    def _map_feedback(
+        self,
+        responses: list[Row],
+        keep: Callable[[Callable[[], Record], Row], None],
+        rejects: list[InvalidRecordError],
+    ) -> None:
+        """Feedback Management: each scored question response of a page's responses."""
+        ids = [str(r["Id"]) for r in responses if r.get("Id")]
+        answers: dict[str, list[Row]] = {}
+        cases: dict[str, str] = {}
+        for chunk in _chunks(ids, IN_CHUNK):
+            in_list = soql.id_list(chunk)
+            text = soql.select(
+                schema.SURVEY_ANSWER_FIELDS, "SurveyQuestionResponse", f"ResponseId IN {in_list}"
+            )
+            for rows in self.client.query_pages(text, include_deleted=True):
+                for r in rows:
+                    answers.setdefault(r.get("ResponseId") or "", []).append(r)
+            text = soql.select(
+                ["ParentId", "SubjectId"],
+                "SurveySubject",
+                f"ParentId IN {in_list} AND SubjectEntityType = {soql.quote('Case')}",
+            )
+            for rows in self.client.query_pages(text):
+                for r in rows:
+                    if r.get("ParentId") and r.get("SubjectId"):
+                        cases[str(r["ParentId"])] = str(r["SubjectId"])
+        marker = self.settings.ces_question
+        for response in responses:
+            rid = response.get("Id") or ""
+            own = sorted(answers.get(rid, []), key=lambda a: a.get("Id") or "")
+            comment = next(
+                (
+                    a.get("ResponseValue")
+                    for a in own
+                    if (a.get("Question.QuestionType") or "").lower() in ("freetext", "shorttext")
+                    and a.get("ResponseValue")
+                ),
+                None,
+            )
+            scored = [
+                (a, kind)
+                for a in own
+                if (
+                    kind := mapper.survey_kind(
+                        a.get("Question.QuestionType"), a.get("Question.DeveloperName"), marker
+                    )
+                )
+                is not None
+            ]
+            if not scored:
+                rejects.append(
+                    InvalidRecordError(
+                        "no NPS, CSAT or CES answer in this survey response",
+                        stream="surveys",
+                        record_id=rid,
+                    )
+                )
+            for answer, kind in scored:
+                keep(
+                    functools.partial(
+                        mapper.survey_answer,
+                        response,
+                        answer,
+                        kind=kind,
+                        comment=comment,
+                        ticket_id=cases.get(rid),
+                        source=self.source,
+                    ),
+                    answer,
+                )
+
+    def count_changed_since(self, stream: StreamSpec, since: datetime) -> int:
+        """One COUNT() query: rows modified strictly after ``since`` (deleted included)."""
+        where = f"SystemModstamp > {soql.when(since)}"
+        return self.client.count(
+            f"SELECT COUNT() FROM {soql.name(stream.crm_object)} WHERE {where}",
+            include_deleted=True,
+        )
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def ensure_targets(self, spec: TargetSpec) -> list[str]:
+        """Create missing custom fields (and the snapshot object), then grant them."""
+        from crmpulse_salesforce.provision import Provisioner
+
+        return Provisioner(self.client, self.settings.permission_set).ensure(spec)
+
+    def _value(self, name: str, value: str | None) -> Any:
+        if value is None:
+            return None
+        if self._field_types.get(name) == "number":
+            return float(value)
+        return value
+
+    def _row(self, sobject: str, values: dict[str, str | None]) -> dict[str, Any]:
+        row: dict[str, Any] = {"attributes": {"type": sobject}}
+        row.update({schema.api_name(k): self._value(k, v) for k, v in values.items()})
+        return row
+
+    def push(self, changes: Sequence[PropertyChange]) -> PushResult:
+        """Collections (or Bulk 2.0 past the threshold) per level; per-row outcomes."""
+        result = PushResult()
+        for level, sobject in schema.WRITE_OBJECT.items():
+            rows = [c for c in changes if c.level == level]
+            if len(rows) > self.settings.bulk_write_threshold:
+                self._push_bulk(sobject, rows, result)
+                continue
+            for batch in _chunks(rows, COLLECTION_SIZE):
+                records = [{**self._row(sobject, c.values), "Id": c.object_id} for c in batch]
+                self._outcomes(batch, lambda r=records: self.client.collection_update(r), result)
+        snapshots = [c for c in changes if c.level == writeback.SNAPSHOT]
+        if snapshots:
+            spec = writeback.snapshot_spec()
+            sobject = schema.api_name(spec.name)
+            key = schema.api_name(spec.key_field)
+            for batch in _chunks(snapshots, COLLECTION_SIZE):
+                records = [{**self._row(sobject, c.values), key: c.object_id} for c in batch]
+                self._outcomes(
+                    batch,
+                    lambda r=records: self.client.collection_upsert(sobject, key, r),
+                    result,
+                )
+        return result
+
+    def _outcomes(self, batch: Sequence[PropertyChange], call: Any, result: PushResult) -> None:
+        try:
+            outcomes = call()
+        except (FatalError, RetriableError):
+            raise
+        except CrmPulseError as exc:  # the whole request was refused (400)
+            result.failed.extend(RowFailure(c, str(exc)) for c in batch)
+            return
+        for change, outcome in zip(batch, outcomes, strict=False):
+            if outcome.get("success"):
+                result.written.append((change, None))
+            else:
+                errors = outcome.get("errors") or [{}]
+                text = "; ".join(
+                    f"{e.get('statusCode', '')}: {e.get('message', '')}" for e in errors
+                )
+                result.failed.append(RowFailure(change, text))
+        for change in batch[len(outcomes) :]:
+            result.failed.append(RowFailure(change, "not in the response"))
+
+    def _push_bulk(self, sobject: str, rows: Sequence[PropertyChange], result: PushResult) -> None:
+        names = sorted({k for c in rows for k in c.values})
+        records = [
+            {"Id": c.object_id}
+            | {
+                schema.api_name(k): ("#N/A" if c.values.get(k) is None else str(c.values[k]))
+                for k in names
+                if k in c.values
+            }
+            for c in rows
+        ]
+        by_id = {c.object_id: c for c in rows}
+        try:
+            ok, failed = self.client.bulk_upsert(sobject, "Id", records)
+        except (FatalError, RetriableError):
+            raise
+        except CrmPulseError as exc:
+            result.failed.extend(RowFailure(c, str(exc)) for c in rows)
+            return
+        done: set[str] = set()
+        for row in ok:
+            change = by_id.get(row.get("sf__Id") or row.get("Id") or "")
+            if change is not None:
+                result.written.append((change, None))
+                done.add(change.object_id)
+        for row in failed:
+            change = by_id.get(row.get("Id") or "")
+            if change is not None:
+                result.failed.append(RowFailure(change, row.get("sf__Error") or "failed"))
+                done.add(change.object_id)
+        result.failed.extend(
+            RowFailure(c, "not in the job's results") for c in rows if c.object_id not in done
+        )
