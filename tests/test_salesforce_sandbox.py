@@ -180,7 +180,8 @@ def test_soap_password_login(server: SandboxServer) -> None:
         domain="login",
         session=server.http_session(),
     )
-    assert sf.session_id == server.session_token
+    assert sf.session_id != server.session_token
+    assert sf.session_id.startswith("00D000000000001!")
     assert sf.sf_instance == f"127.0.0.1:{server.port}"
     assert sf.query("SELECT COUNT() FROM Contact")["totalSize"] == 1
 
@@ -204,7 +205,7 @@ def test_oauth_password_and_client_credentials(server: SandboxServer) -> None:
         consumer_secret="sandbox-consumer-secret",
         session=server.http_session(),
     )
-    assert sf.session_id == server.session_token
+    assert sf.session_id != server.session_token
     assert sf.query("SELECT COUNT() FROM Case")["totalSize"] == 1
 
     token = requests.post(

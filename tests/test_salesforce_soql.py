@@ -233,6 +233,44 @@ def test_datetime_offsets_compare_as_instants() -> None:
     assert evaluate(q, rows, fields=CONTACT_FIELDS) == [{"Id": "1"}]
 
 
+def test_relationship_keys_are_canonical_whatever_the_query_case() -> None:
+    rows = run("SELECT Id, account.Name, ACCOUNT.ownerid, Account.owner.NAME FROM Contact LIMIT 1")
+    assert rows == [
+        {"Id": "003a", "Account": {"Name": "Acme", "OwnerId": "005U", "Owner": {"Name": "Jo"}}}
+    ]
+    assert run("SELECT account.Name FROM Contact WHERE Id = '003b'") == [{"Account": None}]
+
+
+def test_stored_float_equals_its_decimal_literal() -> None:
+    rows = [{"Id": "1", "Score": 99.99}, {"Id": "2", "Score": 0.1 + 0.2}]
+    for soql in (
+        "SELECT Id FROM Contact WHERE Score = 99.99",
+        "SELECT Id FROM Contact WHERE Score IN (1, 99.99)",
+        "SELECT Id FROM Contact WHERE Score >= 99.99 AND Score <= 99.99",
+    ):
+        assert evaluate(parse(soql), rows, fields=CONTACT_FIELDS) == [{"Id": "1"}], soql
+    assert evaluate(parse("SELECT Id FROM Contact WHERE Score != 99.99"), rows) == [{"Id": "2"}]
+
+
+def test_fifteen_character_id_literals() -> None:
+    long_id = "001000000000001AAA"
+    rows = [{"Id": long_id}, {"Id": "001000000000002AAA"}]
+    assert evaluate(parse("SELECT Id FROM A WHERE Id = '001000000000001'"), rows) == [
+        {"Id": long_id}
+    ]
+    assert evaluate(parse("SELECT Id FROM A WHERE Id IN ('001000000000001')"), rows) == [
+        {"Id": long_id}
+    ]
+    assert evaluate(parse("SELECT Id FROM A WHERE Id != '001000000000001'"), rows) == [
+        {"Id": "001000000000002AAA"}
+    ]
+    mixed = [{"Id": "001A0000006Vm9rIAC"}]
+    assert evaluate(parse("SELECT Id FROM A WHERE Id = '001A0000006Vm9r'"), mixed) == mixed
+    # the 15-character form is case-sensitive; the 18-character form is not
+    assert evaluate(parse("SELECT Id FROM A WHERE Id = '001a0000006vm9r'"), mixed) == []
+    assert evaluate(parse("SELECT Id FROM A WHERE Id = '001a0000006vm9riac'"), mixed) == mixed
+
+
 # -- property test: parser + evaluator vs. a reference predicate -----------------------------
 ALPHABET = "aAbB%_'\\ "
 texts = st.text(alphabet=ALPHABET, max_size=4)

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from crmpulse.ports import Connector
     from crmpulse.settings import Settings
     from crmpulse_hubspot.connector import HubSpotConnector
 
@@ -44,3 +45,32 @@ class HubSpotPlugin:
         from crmpulse_hubspot.sandbox import serve
 
         serve(seed=seed, scale=scale, as_of=as_of, token=token, host=host, port=port)
+
+    def sandbox_settings(self, settings: Settings, *, base_url: str, token: str) -> Settings:
+        """``settings`` pointed at an emulator; the emulator's search index has no lag, so a
+        short overlap keeps runs brisk."""
+        from pydantic import SecretStr
+
+        return settings.model_copy(
+            update={
+                "crm": "hubspot",
+                "hubspot": settings.hubspot.model_copy(
+                    update={
+                        "base_url": base_url,
+                        "access_token": SecretStr(token),
+                        "portal_id": "sandbox",
+                    }
+                ),
+                "sync": settings.sync.model_copy(update={"overlap_seconds": 1.0}),
+            }
+        )
+
+    def read_back(
+        self, connector: Connector, account_ids: list[str], field: str
+    ) -> list[tuple[str | None, str | None]]:
+        """Company names and one crmpulse property, through a batch read."""
+        from crmpulse_hubspot.connector import HubSpotConnector
+
+        assert isinstance(connector, HubSpotConnector)
+        objects = connector.client.batch_read("companies", account_ids, ["name", field])
+        return [(o.properties.get("name"), o.properties.get(field)) for o in objects]

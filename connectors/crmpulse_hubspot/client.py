@@ -25,12 +25,19 @@ from hubspot.crm.associations.v4 import (
 )
 from hubspot.crm.objects import (
     BatchInputSimplePublicObjectBatchInput,
+    BatchInputSimplePublicObjectBatchInputUpsert,
     BatchReadInputSimplePublicObjectId,
     PublicObjectSearchRequest,
     SimplePublicObjectBatchInput,
+    SimplePublicObjectBatchInputUpsert,
     SimplePublicObjectId,
 )
 from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
+from hubspot.crm.schemas import (
+    ObjectSchemaEgg,
+    ObjectTypeDefinitionLabels,
+    ObjectTypePropertyCreate,
+)
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -93,6 +100,26 @@ class RawObject:
         )
 
 
+@dataclass(frozen=True)
+class RawSchema:
+    """A custom object schema as plain data."""
+
+    name: str
+    object_type_id: str
+    """``2-<n>``: how the object is addressed in object paths."""
+    fully_qualified_name: str
+    properties: frozenset[str]
+
+
+class ForbiddenError(AuthError):
+    """HubSpot answered 403: the token lacks a scope, or the portal's tier lacks the feature."""
+
+    def __init__(self, message: str, *, detail: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.detail = detail
+        """HubSpot's own message."""
+
+
 class RollingWindow:
     """Paces calls so no more than ``limit`` start in any ``window`` seconds."""
 
@@ -139,7 +166,13 @@ def translate(exc: BaseException, operation: str) -> CrmPulseError:
                 message, hint="check CRMPULSE_HUBSPOT__ACCESS_TOKEN (a private-app token)"
             )
         if status == 403:
-            return AuthError(message, hint="the token lacks a scope crmpulse needs")
+            detail = str(body.get("message") or getattr(exc, "reason", "") or "Forbidden")
+            scopes = _required_scopes(body)
+            if scopes:
+                detail = f"{detail} (required scopes: {', '.join(scopes)})"
+            return ForbiddenError(
+                message, detail=detail, hint="the token lacks a scope crmpulse needs"
+            )
         if status == 429:
             policy = str(body.get("policyName") or "")
             if policy == "DAILY":
@@ -170,6 +203,16 @@ def _error_body(exc: BaseException) -> dict[str, Any]:
     except (TypeError, ValueError):
         return {"message": str(raw)[:200]}
     return parsed if isinstance(parsed, dict) else {}
+
+
+def _required_scopes(body: dict[str, Any]) -> list[str]:
+    found: list[str] = []
+    for item in body.get("errors") or []:
+        context = item.get("context") if isinstance(item, dict) else None
+        for scope in (context or {}).get("requiredGranularScopes") or []:
+            if str(scope) not in found:
+                found.append(str(scope))
+    return found
 
 
 def _float(value: object) -> float | None:
@@ -223,6 +266,7 @@ class HubSpotClient:
         self._assoc = sdk.crm.associations.v4.batch_api
         self._props = sdk.crm.properties.core_api
         self._groups = sdk.crm.properties.groups_api
+        self._schemas = sdk.crm.schemas.core_api
         self._timeout = (min(10.0, timeout), timeout)
         self._max_retries = max_retries
         self._window = RollingWindow(max(1, burst_limit - 5), WINDOW_SECONDS)
@@ -331,6 +375,38 @@ class HubSpotClient:
         ]
         return written, errors
 
+    def batch_upsert(
+        self,
+        object_type: str,
+        id_property: str,
+        rows: Sequence[tuple[str, dict[str, str | None]]],
+    ) -> tuple[dict[str, datetime], list[tuple[list[str], str]]]:
+        """``batch/upsert`` up to 100 rows by the unique property ``id_property``.
+
+        Returns ({unique value: updatedAt}, [(failed unique values, message)]).
+        """
+        body = BatchInputSimplePublicObjectBatchInputUpsert(
+            inputs=[
+                SimplePublicObjectBatchInputUpsert(id=key, id_property=id_property, properties=p)
+                for key, p in rows
+            ]
+        )
+        result = self._call(
+            f"batch upsert {object_type}",
+            "write",
+            lambda: self._batch.upsert(object_type, body, _request_timeout=self._timeout),
+        )
+        written: dict[str, datetime] = {}
+        for obj in result.results or []:
+            key = (obj.properties or {}).get(id_property)
+            if key is not None:
+                written[str(key)] = obj.updated_at
+        errors = [
+            (list((e.context or {}).get("ids", [])), str(e.message))
+            for e in (getattr(result, "errors", None) or [])
+        ]
+        return written, errors
+
     def batch_read(
         self, object_type: str, ids: Sequence[str], properties: Sequence[str]
     ) -> list[RawObject]:
@@ -411,6 +487,42 @@ class HubSpotClient:
             lambda: self._props.create(object_type, body, _request_timeout=self._timeout),
         )
 
+    # -- custom object schemas -------------------------------------------------------------
+
+    def schemas(self) -> list[RawSchema]:
+        """The portal's custom object schemas."""
+        result = self._call(
+            "list schemas",
+            "read",
+            lambda: self._schemas.get_all(archived=False, _request_timeout=self._timeout),
+        )
+        return [_raw_schema(s) for s in result.results or []]
+
+    def create_schema(self, definition: dict[str, Any]) -> RawSchema | None:
+        """Create a custom object; ``None`` if one of that name already exists (409).
+
+        ``definition`` is an ``ObjectSchemaEgg`` in snake case, its ``labels`` and
+        ``properties`` as plain dicts. A portal without custom objects raises ``ForbiddenError``.
+        """
+        egg = ObjectSchemaEgg(
+            **{
+                **definition,
+                "labels": ObjectTypeDefinitionLabels(**definition["labels"]),
+                "properties": [ObjectTypePropertyCreate(**p) for p in definition["properties"]],
+            }
+        )
+
+        def create() -> RawSchema | None:
+            try:
+                made = self._schemas.create(egg, _request_timeout=self._timeout)
+            except Exception as exc:
+                if getattr(exc, "status", None) == 409:
+                    return None
+                raise
+            return _raw_schema(made)
+
+        return self._call("create schema", "write", create)
+
     def _create(self, operation: str, fn: Callable[[], object]) -> bool:
         def create() -> bool:
             try:
@@ -422,6 +534,15 @@ class HubSpotClient:
             return True
 
         return self._call(operation, "write", create)
+
+
+def _raw_schema(schema: Any) -> RawSchema:
+    return RawSchema(
+        name=str(schema.name),
+        object_type_id=str(schema.object_type_id),
+        fully_qualified_name=str(schema.fully_qualified_name or ""),
+        properties=frozenset(str(p.name) for p in schema.properties or []),
+    )
 
 
 def _raw(obj: Any) -> RawObject:

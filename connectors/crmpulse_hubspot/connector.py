@@ -5,6 +5,11 @@ Incremental pulls search on the last-modified property from the cursor, oldest f
 and batch-read the page's associations through v4 (one call per association type per page). When
 a search walk reaches HubSpot's 10,000-result cap it starts a new window from the last timestamp
 seen.
+
+Write-back batch-updates the KPI properties of companies and contacts, and upserts KPI snapshot
+records into a custom object (``crmpulse_kpi_snapshot``) by their unique key. Custom objects need
+an Enterprise portal; where HubSpot refuses to create one, the sync goes on without snapshots and
+reports each snapshot row as failed.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import structlog
 
 from crmpulse.errors import CrmPulseError, FatalError, InvalidRecordError, RetriableError
 from crmpulse.model import Record
@@ -24,21 +31,27 @@ from crmpulse.ports import (
     PropertyChange,
     PushResult,
     RowFailure,
+    SnapshotSpec,
     StreamSpec,
     TargetSpec,
 )
 from crmpulse.settings import HubSpotSettings, SyncSettings
 from crmpulse_hubspot import mapper
-from crmpulse_hubspot.client import HubSpotClient, RawObject
+from crmpulse_hubspot.client import ForbiddenError, HubSpotClient, RawObject, RawSchema
 from crmpulse_hubspot.schema import OBJECTS, ObjectSchema
 
+log = structlog.get_logger("crmpulse.hubspot")
+
 SEARCH_CAP = 10_000
+BATCH_SIZE = 100
+SNAPSHOT = "snapshot"
 ASSOCIATION_BATCH = 1000
 WRITE_OBJECT = {"account": "companies", "contact": "contacts"}
 _HUBSPOT_TYPES = {
     "number": ("number", "number"),
     "string": ("string", "text"),
     "datetime": ("datetime", "date"),
+    "date": ("date", "date"),
     "enumeration": ("enumeration", "select"),
 }
 
@@ -114,6 +127,11 @@ class HubSpotConnector:
         self.source = f"hubspot:{settings.portal_id}"
         self._sync = sync
         self._now = now or (lambda: datetime.now(UTC))
+        self._snapshot_type: str | None = None
+        """The snapshot object's ``objectTypeId`` once found or created."""
+        self._snapshot_key: str | None = None
+        self._snapshot_refused: str | None = None
+        """Why HubSpot refused the snapshot object (no custom objects on this portal)."""
 
     def streams(self) -> Sequence[StreamSpec]:
         """Companies first, so contacts and tickets find their accounts."""
@@ -251,7 +269,8 @@ class HubSpotConnector:
     # -- writing ---------------------------------------------------------------------------
 
     def ensure_targets(self, spec: TargetSpec) -> list[str]:
-        """Create our property group and any missing properties on companies and contacts."""
+        """Create our property group and any missing properties on companies and contacts, and
+        the KPI snapshot object (or its missing properties) when the spec has one."""
         created: list[str] = []
         for level, object_type in WRITE_OBJECT.items():
             fields = spec.fields_for(level)  # type: ignore[arg-type]
@@ -267,16 +286,65 @@ class HubSpotConnector:
                     continue
                 if self.client.create_property(object_type, _definition(field, spec.group)):
                     created.append(f"{object_type}.{field.name}")
+        if spec.snapshot is not None:
+            created.extend(self._ensure_snapshot(spec.snapshot, spec.group, spec.group_label))
+        return created
+
+    def _ensure_snapshot(
+        self, snap: SnapshotSpec, group: str | None = None, group_label: str = ""
+    ) -> list[str]:
+        """Find or create the snapshot custom object; with ``group``, add missing properties.
+
+        A 403 (no custom objects on this tier, or a missing scope) is remembered, not raised.
+        """
+        created: list[str] = []
+        self._snapshot_refused = None
+        try:
+            schema = _named(self.client.schemas(), snap.name)
+            if schema is None:
+                schema = self.client.create_schema(_schema_definition(snap))
+                if schema is None:  # created meanwhile by someone else
+                    schema = _named(self.client.schemas(), snap.name)
+                else:
+                    created.append(f"custom object {snap.name}")
+            if schema is None:
+                raise CrmPulseError(f"HubSpot custom object {snap.name} cannot be found")
+            missing = [f for f in snap.fields if f.name not in schema.properties]
+            if missing and group is not None:
+                created.extend(self._add_properties(schema, missing, group, group_label))
+        except ForbiddenError as exc:
+            self._snapshot_type = None
+            self._snapshot_refused = exc.detail
+            log.warning(
+                "hubspot.snapshots_unavailable", object=snap.name, reason=exc.detail, hint=_NEEDS
+            )
+            return created
+        self._snapshot_type = schema.object_type_id
+        self._snapshot_key = snap.key_field
+        return created
+
+    def _add_properties(
+        self, schema: RawSchema, fields: Sequence[FieldSpec], group: str, group_label: str
+    ) -> list[str]:
+        object_type = schema.object_type_id
+        created: list[str] = []
+        if group not in self.client.group_names(object_type) and self.client.create_group(
+            object_type, group, group_label or group
+        ):
+            created.append(f"{schema.name} group {group}")
+        for field in fields:
+            if self.client.create_property(object_type, _definition(field, group)):
+                created.append(f"{schema.name}.{field.name}")
         return created
 
     def push(self, changes: Sequence[PropertyChange]) -> PushResult:
-        """Batch updates of up to 100 rows per object type; per-row outcomes."""
+        """Batch updates of up to 100 rows per object type, then snapshot upserts of up to 100
+        rows; per-row outcomes."""
         result = PushResult()
-        size = 100
         for level, object_type in WRITE_OBJECT.items():
             rows = [c for c in changes if c.level == level]
-            for start in range(0, len(rows), size):
-                batch = rows[start : start + size]
+            for start in range(0, len(rows), BATCH_SIZE):
+                batch = rows[start : start + BATCH_SIZE]
                 by_id = {c.object_id: c for c in batch}
                 try:
                     written, errors = self.client.batch_update(
@@ -295,7 +363,87 @@ class HubSpotConnector:
                     result.failed.extend(RowFailure(by_id[i], message) for i in ids if i in by_id)
                 missing = set(by_id) - set(written) - failed_ids
                 result.failed.extend(RowFailure(by_id[i], "not in the response") for i in missing)
+        snapshots = [c for c in changes if c.level == SNAPSHOT]
+        if snapshots:
+            self._push_snapshots(snapshots, result)
         return result
+
+    def _push_snapshots(self, rows: list[PropertyChange], result: PushResult) -> None:
+        if self._snapshot_type is None and self._snapshot_refused is None:
+            # Targets were ensured by an earlier run: find (or create) the object once.
+            from crmpulse.writeback import snapshot_spec
+
+            self._ensure_snapshot(snapshot_spec())
+        object_type, key = self._snapshot_type, self._snapshot_key
+        if object_type is None or key is None:
+            message = f"{_NEEDS}: {self._snapshot_refused}; company and contact properties are "
+            message += "written regardless"
+            result.failed.extend(RowFailure(c, message) for c in rows)
+            return
+        for start in range(0, len(rows), BATCH_SIZE):
+            batch = rows[start : start + BATCH_SIZE]
+            by_key = {c.object_id: c for c in batch}
+            try:
+                written, errors = self.client.batch_upsert(
+                    object_type, key, [(c.object_id, c.values) for c in batch]
+                )
+            except ForbiddenError as exc:  # e.g. the token lacks crm.objects.custom.write
+                result.failed.extend(RowFailure(c, f"{_NEEDS}: {exc.detail}") for c in batch)
+                continue
+            except (FatalError, RetriableError):
+                raise
+            except CrmPulseError as exc:  # HubSpot refused the whole batch (e.g. 400)
+                result.failed.extend(RowFailure(c, str(exc)) for c in batch)
+                continue
+            for snapshot_key, stamped in written.items():
+                if snapshot_key in by_key:
+                    result.written.append((by_key[snapshot_key], stamped))
+            failed = {k for keys, _ in errors for k in keys}
+            for keys, message in errors:
+                result.failed.extend(RowFailure(by_key[k], message) for k in keys if k in by_key)
+            missing = set(by_key) - set(written) - failed
+            result.failed.extend(RowFailure(by_key[k], "not in the response") for k in missing)
+
+
+_NEEDS = "KPI snapshots need a HubSpot custom object (Enterprise, scope crm.schemas.custom.write)"
+
+
+def _named(schemas: Sequence[RawSchema], name: str) -> RawSchema | None:
+    return next((s for s in schemas if s.name == name), None)
+
+
+def _schema_definition(snap: SnapshotSpec) -> dict[str, Any]:
+    """The ``ObjectSchemaEgg`` (snake case) of the snapshot object."""
+    searchable = [n for n in (snap.key_field, "crmpulse_kpi", "crmpulse_period") if _has(snap, n)]
+    secondary = [n for n in ("crmpulse_kpi_label", "crmpulse_period") if _has(snap, n)]
+    properties = []
+    for field in snap.fields:
+        type_, field_type = _HUBSPOT_TYPES[field.type]
+        prop: dict[str, Any] = {
+            "name": field.name,
+            "label": field.label,
+            "type": type_,
+            "field_type": field_type,
+            "description": field.description,
+        }
+        if field.name == snap.key_field:
+            prop["has_unique_value"] = True
+        properties.append(prop)
+    return {
+        "name": snap.name,
+        "labels": {"singular": snap.label, "plural": snap.plural_label},
+        "description": "KPI values per period, level and segment, written by crmpulse.",
+        "primary_display_property": snap.key_field,
+        "secondary_display_properties": secondary,
+        "searchable_properties": searchable,
+        "required_properties": [snap.key_field],
+        "associated_objects": [],
+        "properties": properties,
+    }
+
+
+def _has(snap: SnapshotSpec, name: str) -> bool:
+    return any(f.name == name for f in snap.fields)
 
 
 def _definition(field: FieldSpec, group: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from crmpulse.ports import Connector
     from crmpulse.settings import Settings
     from crmpulse_salesforce.connector import SalesforceConnector
 
@@ -44,3 +45,34 @@ class SalesforcePlugin:
         from crmpulse_salesforce.sandbox.launch import serve
 
         serve(seed=seed, scale=scale, as_of=as_of, token=token, host=host, port=port)
+
+    def sandbox_settings(self, settings: Settings, *, base_url: str, token: str) -> Settings:
+        """``settings`` pointed at an emulator (an ``http://`` instance URL and a session id)."""
+        from pydantic import SecretStr
+
+        return settings.model_copy(
+            update={
+                "crm": "salesforce",
+                "salesforce": settings.salesforce.model_copy(
+                    update={
+                        "instance_url": base_url,
+                        "access_token": SecretStr(token),
+                        "org_name": "sandbox",
+                    }
+                ),
+                "sync": settings.sync.model_copy(update={"overlap_seconds": 1.0}),
+            }
+        )
+
+    def read_back(
+        self, connector: Connector, account_ids: list[str], field: str
+    ) -> list[tuple[str | None, str | None]]:
+        """Account names and one crmpulse field, through one SOQL query."""
+        from crmpulse_salesforce import schema, soql
+        from crmpulse_salesforce.connector import SalesforceConnector
+
+        assert isinstance(connector, SalesforceConnector)
+        api = schema.api_name(field)
+        text = soql.select(["Name", api], "Account", f"Id IN {soql.id_list(account_ids)}")
+        rows = [r for page in connector.client.query_pages(text) for r in page]
+        return [(r.get("Name"), r.get(api)) for r in rows]

@@ -61,6 +61,12 @@ def _chunks(values: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield values[start : start + size]
 
 
+def _title(key: str) -> str:
+    """A snapshot's record name (the object's required Name field), from its key."""
+    period, level, segment, kpi = [*key.split("|"), "", "", ""][:4]
+    return f"{period} {kpi} {level if segment in ('', '*') else segment}"[:80]
+
+
 def _with_names(
     build: Callable[[Row, str, mapper.FieldNames], Record],
     source: str,
@@ -323,7 +329,10 @@ class SalesforceConnector:
             sobject = schema.api_name(spec.name)
             key = schema.api_name(spec.key_field)
             for batch in _chunks(snapshots, COLLECTION_SIZE):
-                records = [{**self._row(sobject, c.values), key: c.object_id} for c in batch]
+                records = [
+                    {**self._row(sobject, c.values), key: c.object_id, "Name": _title(c.object_id)}
+                    for c in batch
+                ]
                 self._outcomes(
                     batch,
                     lambda r=records: self.client.collection_upsert(sobject, key, r),

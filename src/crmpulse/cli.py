@@ -163,37 +163,71 @@ def demo(
     store_path: Annotated[
         Path, typer.Option("--store", help="SQLite file for the demo (recreated)")
     ] = Path("crmpulse-demo.db"),
+    crm: Annotated[str, typer.Option(help="hubspot or salesforce")] = "hubspot",
 ) -> None:
-    """Start a HubSpot emulator, sync it, compute KPIs, write them back, show the result."""
+    """Start a CRM emulator, sync it, compute KPIs, write them back, show the result."""
     from crmpulse.demo import run_demo
 
     try:
         settings = _settings(None)
-        run_demo(settings, seed=seed, scale=scale, store_path=store_path, out=out, err=err)
+        run_demo(settings, seed=seed, scale=scale, store_path=store_path, out=out, err=err, crm=crm)
     except CrmPulseError as exc:
         raise _fail(exc) from None
 
 
-@sandbox_app.command("hubspot")
-def sandbox_hubspot(
-    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1")] = 8765,
-    seed: Annotated[int, typer.Option(help="world seed")] = 7,
-    scale: Annotated[str, typer.Option(help="tiny, small, medium or large")] = "small",
-    token: Annotated[str, typer.Option(help="the bearer token to accept")] = "sandbox-token",
-    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="world end date YYYY-MM-DD (default today)")
-    ] = None,
+SandboxPort = Annotated[int, typer.Option(help="TCP port on 127.0.0.1")]
+SandboxSeed = Annotated[int, typer.Option(help="world seed")]
+SandboxScale = Annotated[str, typer.Option(help="tiny, small, medium or large")]
+SandboxHost = Annotated[str, typer.Option(help="interface to bind")]
+SandboxAsOf = Annotated[
+    str | None, typer.Option("--as-of", help="world end date YYYY-MM-DD (default today)")
+]
+
+
+def _serve_sandbox(
+    crm: str, *, port: int, seed: int, scale: str, token: str, host: str, as_of: str | None
 ) -> None:
-    """Serve a HubSpot API emulator with a synthetic world until interrupted."""
     try:
         when = datetime.fromisoformat(as_of).replace(tzinfo=UTC) if as_of else None
     except ValueError:
         err.print(f"[bold red]error:[/] --as-of {as_of!r} is not a date (use YYYY-MM-DD)")
         raise typer.Exit(2) from None
-    err.print(f"HubSpot sandbox on http://{host}:{port} (seed {seed}, scale {scale}); Ctrl-C stops")
-    plugins.load("hubspot").serve_sandbox(
+    name = {"hubspot": "HubSpot", "salesforce": "Salesforce"}[crm]
+    err.print(f"{name} sandbox on http://{host}:{port} (seed {seed}, scale {scale}); Ctrl-C stops")
+    plugins.load(crm).serve_sandbox(
         seed=seed, scale=scale, as_of=when, token=token, host=host, port=port
+    )
+
+
+@sandbox_app.command("hubspot")
+def sandbox_hubspot(
+    port: SandboxPort = 8765,
+    seed: SandboxSeed = 7,
+    scale: SandboxScale = "small",
+    token: Annotated[str, typer.Option(help="the bearer token to accept")] = "sandbox-token",
+    host: SandboxHost = "127.0.0.1",
+    as_of: SandboxAsOf = None,
+) -> None:
+    """Serve a HubSpot API emulator with a synthetic world until interrupted."""
+    _serve_sandbox(
+        "hubspot", port=port, seed=seed, scale=scale, token=token, host=host, as_of=as_of
+    )
+
+
+@sandbox_app.command("salesforce")
+def sandbox_salesforce(
+    port: SandboxPort = 8766,
+    seed: SandboxSeed = 7,
+    scale: SandboxScale = "small",
+    token: Annotated[
+        str, typer.Option(help="the session id to accept (logins hand it out too)")
+    ] = "00D000000000001!sandbox-session",
+    host: SandboxHost = "127.0.0.1",
+    as_of: SandboxAsOf = None,
+) -> None:
+    """Serve a Salesforce API emulator with a synthetic world until interrupted."""
+    _serve_sandbox(
+        "salesforce", port=port, seed=seed, scale=scale, token=token, host=host, as_of=as_of
     )
 
 

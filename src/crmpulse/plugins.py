@@ -44,6 +44,16 @@ class ConnectorPlugin(Protocol):
         """Run the CRM's emulator in the foreground."""
         ...
 
+    def sandbox_settings(self, settings: Settings, *, base_url: str, token: str) -> Settings:
+        """``settings`` pointed at an emulator serving ``base_url`` with ``token``."""
+        ...
+
+    def read_back(
+        self, connector: Connector, account_ids: list[str], field: str
+    ) -> list[tuple[str | None, str | None]]:
+        """(name, value of crmpulse ``field``) of accounts, read back from the CRM."""
+        ...
+
 
 def available() -> list[str]:
     """Names of the installed connectors."""

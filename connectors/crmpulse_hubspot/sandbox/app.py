@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
 
 from . import errors
-from .catalog import resolve
+from .catalog import ObjectType, resolve
 from .faults import FaultInjector, fault_error
 from .limits import RateLimiter, RateLimits
 from .portal import Portal
@@ -87,18 +87,26 @@ class SandboxState:
             )
         response.headers.update(limit_headers)
         response.headers["X-HubSpot-Correlation-Id"] = correlation
-        self.stats.record(method, route_name(template, request.path_params), response.status_code)
+        route = route_name(template, request.path_params, self.portal.find_type)
+        self.stats.record(method, route, response.status_code)
         return response
 
 
-def route_name(template: str, params: dict[str, Any]) -> str:
-    """``/crm/v3/objects/{object_type}/{object_id}`` -> ``/crm/v3/objects/tickets/{id}``."""
+def route_name(
+    template: str,
+    params: dict[str, Any],
+    find: Callable[[str], ObjectType | None] = resolve,
+) -> str:
+    """``/crm/v3/objects/{object_type}/{object_id}`` -> ``/crm/v3/objects/tickets/{id}``.
+
+    Custom objects are named by their fully qualified name (``p<portal>_<name>``).
+    """
 
     def sub(match: re.Match[str]) -> str:
         name = match.group(1)
         if name in _TYPE_PARAMS:
             value = str(params.get(name, name))
-            otype = resolve(value)
+            otype = find(value)
             return otype.name if otype else value
         return "{id}"
 
@@ -127,12 +135,19 @@ def create_app(
     clock: Callable[[], float] = time.time,
 ) -> FastAPI:
     """The HubSpot emulator app for one portal."""
-    from . import routes_associations, routes_meta, routes_objects, routes_sandbox
+    from . import (
+        routes_associations,
+        routes_meta,
+        routes_objects,
+        routes_sandbox,
+        routes_schemas,
+    )
 
     app = FastAPI(title="HubSpot sandbox", openapi_url=None, docs_url=None, redoc_url=None)
     app.state.sandbox = SandboxState(portal, token=token, limits=limits, clock=clock)
     app.include_router(routes_sandbox.router)
     app.include_router(routes_meta.router)
+    app.include_router(routes_schemas.router)
     app.include_router(routes_associations.router)
     app.include_router(routes_objects.router)
     return app

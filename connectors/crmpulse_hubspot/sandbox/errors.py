@@ -77,7 +77,7 @@ def invalid_property_values(problems: list[dict[str, Any]], portal_id: int) -> A
     return validation("Property values were not valid: " + json.dumps(items, separators=(",", ":")))
 
 
-def missing_scopes(scope: str) -> ApiError:
+def missing_scopes(*scopes: str) -> ApiError:
     """403 MISSING_SCOPES, as sent when the token lacks (or no scope grants) an operation."""
     return error(
         403,
@@ -87,7 +87,7 @@ def missing_scopes(scope: str) -> ApiError:
         errors=[
             {
                 "message": "One or more of the following scopes are required.",
-                "context": {"requiredGranularScopes": [scope]},
+                "context": {"requiredGranularScopes": list(scopes)},
             }
         ],
         links={"scopes": SCOPES_LINK},

@@ -24,6 +24,7 @@ from .values import epoch_ms, iso
 if TYPE_CHECKING:
     from crmpulse.model import Record
 
+    from .schemas import CustomSchema
     from .search import SearchQuery
 
 DEFAULT_PORTAL_ID = 4_242_424
@@ -110,15 +111,26 @@ class Portal:
     """One HubSpot portal: objects, properties, associations."""
 
     def __init__(
-        self, *, portal_id: int = DEFAULT_PORTAL_ID, now: Callable[[], datetime] | None = None
+        self,
+        *,
+        portal_id: int = DEFAULT_PORTAL_ID,
+        now: Callable[[], datetime] | None = None,
+        custom_objects: bool = True,
     ):
         self.portal_id = portal_id
+        self.custom_objects = custom_objects
+        """Whether the portal's tier allows custom objects (Enterprise); else schema writes 403."""
         self.now: Callable[[], datetime] = now or (lambda: datetime.now(UTC))
         self.created = iso(self.now())
         """When the portal was created (the stamp of its HubSpot-defined definitions)."""
         self.properties = PropertyRegistry(portal_id, self.now)
         self.associations = AssociationStore()
+        self.types: dict[str, ObjectType] = dict(OBJECT_TYPES)
+        """Every object type of the portal: the standard ones plus its custom objects."""
         self.tables: dict[str, ObjectTable] = {n: ObjectTable(t) for n, t in OBJECT_TYPES.items()}
+        self.schemas: dict[str, CustomSchema] = {}
+        """Custom object schemas by their object type name (the fully qualified name)."""
+        self._custom_alias: dict[str, str] = {}
         self.lock = threading.RLock()
         self._next_id = 1
         self._search_cache: OrderedDict[tuple[Any, ...], tuple[tuple[int, int], list[int]]] = (
@@ -132,18 +144,28 @@ class Portal:
         *,
         portal_id: int = DEFAULT_PORTAL_ID,
         now: Callable[[], datetime] | None = None,
+        custom_objects: bool = True,
     ) -> Portal:
         """A portal holding a world of normalized records (see ``seed`` for the mapping)."""
         from .seed import load
 
-        portal = cls(portal_id=portal_id, now=now)
+        portal = cls(portal_id=portal_id, now=now, custom_objects=custom_objects)
         load(portal, records)
         return portal
 
     # ------------------------------------------------------------ lookups
-    def object_type(self, name: str) -> ObjectType:
-        """Resolve a path's object type (name, singular or ``0-1`` id); 400 if unknown."""
+    def find_type(self, name: str) -> ObjectType | None:
+        """A path's object type: a standard name, singular or ``0-1`` id, or a custom object's
+        ``2-<n>`` id or fully qualified name (``p<portal>_<name>``)."""
         otype = resolve(name)
+        if otype is not None:
+            return otype
+        key = self._custom_alias.get(name) or self._custom_alias.get(name.lower())
+        return self.types[key] if key else None
+
+    def object_type(self, name: str) -> ObjectType:
+        """Resolve a path's object type (see :meth:`find_type`); 400 if unknown."""
+        otype = self.find_type(name)
         if otype is None:
             # [UNVERIFIED exact wording] HubSpot answers 400 for an unknown object type.
             raise errors.validation(f"Unable to infer object type from: {name}")
@@ -228,7 +250,7 @@ class Portal:
 
         Fills ``hs_object_id`` and the creation / last-modified properties.
         """
-        otype = OBJECT_TYPES[object_type]
+        otype = self.types[object_type]
         created_iso, updated_iso = iso(created), iso(updated)
         props["hs_object_id"] = str(object_id)
         props[otype.created_property] = created_iso
@@ -263,6 +285,8 @@ class Portal:
                 else {k: (None if v is None else str(v)) for k, v in values.items()}
             )
             links = [self._check_link(object_type, t, i, tid) for t, i, tid in associations]
+            self._check_required(object_type, clean)
+            self._check_unique(object_type, clean, None)
             if object_type == "contacts" and clean.get("email"):
                 existing = self.tables["contacts"].by_email(str(clean["email"]))
                 if existing is not None:
@@ -307,14 +331,59 @@ class Portal:
             obj = self.get(object_type, object_id, id_property=id_property)
             if obj is None:
                 return None
+            self._check_unique(object_type, clean, obj.id)
             self._apply(object_type, obj, clean)
             return obj
+
+    def _check_required(self, object_type: str, clean: Mapping[str, str | None]) -> None:
+        schema = self.schemas.get(object_type)
+        if schema is None:
+            return
+        missing = [p for p in schema.required if not clean.get(p)]
+        if missing:
+            # [UNVERIFIED exact wording]
+            raise errors.validation(
+                f"Missing required properties for {schema.name}: {', '.join(missing)}",
+                context={"properties": missing},
+            )
+
+    def _check_unique(
+        self, object_type: str, clean: Mapping[str, str | None], own_id: int | None
+    ) -> None:
+        """409 when a value of a ``hasUniqueValue`` property is already held by another object."""
+        for name, value in clean.items():
+            if not value or name == "hs_object_id":
+                continue
+            prop = self.properties.get(object_type, name)
+            if prop is None or not prop.has_unique_value:
+                continue
+            holder = self.get(object_type, value, id_property=name)
+            if holder is not None and holder.id != own_id:
+                # [UNVERIFIED exact wording and category]
+                raise errors.error(
+                    409,
+                    "CONFLICT",
+                    f"A {self.types[object_type].singular} with {name} {value!r} already exists. "
+                    f"Existing ID: {holder.id}",
+                )
+
+    # ---------------------------------------------------------- custom objects
+    def add_schema(self, schema: CustomSchema, otype: ObjectType) -> None:
+        """Register a custom object type (its properties are added by the caller)."""
+        with self.lock:
+            self.types[otype.name] = otype
+            self.tables[otype.name] = ObjectTable(otype)
+            self.schemas[otype.name] = schema
+            self.properties.add_object_type(otype)
+            for alias in (otype.name, otype.type_id):
+                self._custom_alias[alias] = otype.name
+                self._custom_alias[alias.lower()] = otype.name
 
     def _apply(self, object_type: str, obj: StoredObject, clean: Mapping[str, str | None]) -> None:
         now = self.now()
         obj.props.update(clean)
         obj.updated, obj.updated_ms = iso(now), epoch_ms(now)
-        obj.props[OBJECT_TYPES[object_type].modified_property] = obj.updated
+        obj.props[self.types[object_type].modified_property] = obj.updated
         self.tables[object_type].touch()
 
     def archive(self, object_type: str, object_id: str | int) -> bool:

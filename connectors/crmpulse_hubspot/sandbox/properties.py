@@ -179,6 +179,10 @@ class PropertyRegistry:
         for otype in OBJECT_TYPES.values():
             self._seed(otype, stamp)
 
+    def add_object_type(self, otype: ObjectType) -> None:
+        """Define a new (custom) object type's HubSpot-defined properties and its group."""
+        self._seed(otype, iso(self._now()))
+
     def _seed(self, otype: ObjectType, stamp: str) -> None:
         group = PropertyGroup(otype.group, otype.group.replace("_", " ").title(), 0)
         self._groups[otype.name] = {group.name: group}

@@ -1,4 +1,5 @@
-"""CRM v3 objects: list, read, batch read/create/update/archive, create, update, archive, search."""
+"""CRM v3 objects: list, read, batch read/create/update/upsert/archive, create, update, archive,
+search."""
 
 from __future__ import annotations
 
@@ -192,6 +193,55 @@ async def batch_create(object_type: str, request: Request) -> Response:
             for o, (v, _) in zip(objs, prepared, strict=True)
         ]
     return _batch(results, [], started, portal, status=201)
+
+
+def _upsert_key(portal: Portal, otype: ObjectType, item: dict[str, Any]) -> tuple[str, str]:
+    """(idProperty, value) of one upsert input; 400 unless the property is unique."""
+    id_property = str(item.get("idProperty") or "")
+    value = str(item.get("id") or "")
+    if not id_property:
+        # [UNVERIFIED exact wording]
+        raise errors.validation("idProperty is required to upsert by a unique property value.")
+    prop = portal.properties.get(otype.name, id_property)
+    unique = (prop is not None and prop.has_unique_value and id_property != "hs_object_id") or (
+        otype.name == "contacts" and id_property == "email"
+    )
+    if not unique:
+        raise errors.validation(
+            f"Unable to perform update/upsert by non-unique {otype.type_id} property "
+            f"{id_property} in portal ID {portal.portal_id}"
+        )
+    if not value:
+        raise errors.validation("Every upsert input needs an id (the unique property value).")
+    return id_property, value
+
+
+@router.post(BASE + "/batch/upsert")
+async def batch_upsert(object_type: str, request: Request) -> Response:
+    """POST batch/upsert: update the object holding each input's unique ``idProperty`` value, or
+    create it with that value. 200 with ``new`` per result; any invalid input fails the batch."""
+    portal = state_of(request).portal
+    otype = _writable(portal, object_type)
+    started = iso(portal.now())
+    inputs = _inputs(await json_body(request))
+    keys = [_upsert_key(portal, otype, i) for i in inputs]
+    _dedupe([value for _prop, value in keys])
+    results: list[dict[str, Any]] = []
+    with portal.lock:
+        cleaned = [
+            portal.properties.clean_values(otype.name, i.get("properties", {})) for i in inputs
+        ]
+        for (id_property, value), values in zip(keys, cleaned, strict=True):
+            obj = portal.get(otype.name, value, id_property=id_property)
+            if obj is not None:
+                portal.update(otype.name, obj.id, values, validate=False)
+                created = False
+            else:
+                obj = portal.create(otype.name, {**values, id_property: value}, validate=False)
+                created = True
+            rendered = Renderer(portal, otype, [*values, id_property]).one(obj)
+            results.append({**rendered, "new": created})
+    return _batch(results, [], started, portal)
 
 
 @router.post(BASE + "/batch/archive")

@@ -28,6 +28,9 @@ class SandboxServer(BackgroundServer):
 
     >>> with SandboxServer(portal) as server:
     ...     client = hubspot.HubSpot(access_token=server.token, host=server.base_url)
+
+    ``custom_objects=False`` makes the portal a tier without custom objects (below Enterprise):
+    creating a schema then answers 403 ``MISSING_SCOPES``.
     """
 
     def __init__(
@@ -39,7 +42,10 @@ class SandboxServer(BackgroundServer):
         *,
         limits: RateLimits | None = None,
         clock: Callable[[], float] = time.time,
+        custom_objects: bool | None = None,
     ):
+        if custom_objects is not None:
+            portal.custom_objects = custom_objects
         self.portal = portal
         self.token = token
         app = create_app(portal, token=token, limits=limits, clock=clock)
@@ -67,7 +73,12 @@ def serve_forever(
 
 
 def build_portal(
-    seed: int, scale: str, as_of: datetime | None = None, *, portal_id: int = DEFAULT_PORTAL_ID
+    seed: int,
+    scale: str,
+    as_of: datetime | None = None,
+    *,
+    portal_id: int = DEFAULT_PORTAL_ID,
+    custom_objects: bool = True,
 ) -> Portal:
     """A portal holding the synthetic world ``crmpulse.synth.generate(seed, scale, as_of)``.
 
@@ -81,7 +92,7 @@ def build_portal(
 
         log.warning("crmpulse.synth not available; serving the built-in demo world")
         records = demo_records(seed, as_of=as_of or AS_OF, source=source)
-        return Portal.from_records(records, portal_id=portal_id)
+        return Portal.from_records(records, portal_id=portal_id, custom_objects=custom_objects)
     world = generate(seed=seed, scale=scale, as_of=as_of, source=source)
     records = itertools.chain(
         world.accounts(),
@@ -91,7 +102,7 @@ def build_portal(
         world.activities(),
         world.surveys(),
     )
-    return Portal.from_records(records, portal_id=portal_id)
+    return Portal.from_records(records, portal_id=portal_id, custom_objects=custom_objects)
 
 
 @contextmanager
@@ -103,9 +114,11 @@ def running(
     token: str = DEFAULT_TOKEN,
     host: str = "127.0.0.1",
     port: int = 0,
+    custom_objects: bool = True,
 ) -> Iterator[str]:
     """Serve a synthetic world in-process; the context value is the base URL."""
-    with SandboxServer(build_portal(seed, scale, as_of), host, port, token) as server:
+    portal = build_portal(seed, scale, as_of, custom_objects=custom_objects)
+    with SandboxServer(portal, host, port, token) as server:
         yield server.base_url
 
 
@@ -117,6 +130,9 @@ def serve(
     token: str = DEFAULT_TOKEN,
     host: str = "127.0.0.1",
     port: int = 8765,
+    custom_objects: bool = True,
 ) -> None:
     """Build a synthetic world and serve it in the foreground (the CLI's entry point)."""
-    serve_forever(build_portal(seed, scale, as_of), host, port, token)
+    serve_forever(
+        build_portal(seed, scale, as_of, custom_objects=custom_objects), host, port, token
+    )

@@ -8,251 +8,45 @@ does: ``query`` hides it, ``queryAll`` still returns it.
 
 from __future__ import annotations
 
+import copy
 import itertools
+import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-_SYSTEM_FIELDS: dict[str, str] = {
-    "Id": "id",
-    "IsDeleted": "boolean",
-    "CreatedDate": "datetime",
-    "LastModifiedDate": "datetime",
-    "SystemModstamp": "datetime",
-}
+from .catalog import (
+    AUTO_NUMBERS,
+    DESCRIBES,
+    KEY_PREFIXES,
+    OWNED_FIELDS,
+    TOOLING_DESCRIBES,
+    TOOLING_PREFIXES,
+)
+from .schema import FieldInfo, ObjectInfo, standard_field, standard_object
 
-_OWNED: dict[str, str] = {**_SYSTEM_FIELDS, "OwnerId": "reference"}
-
-DESCRIBES: dict[str, dict[str, str]] = {
-    "User": {**_SYSTEM_FIELDS, "Username": "string", "Name": "string", "IsActive": "boolean"},
-    "Account": {
-        **_OWNED,
-        "Name": "string",
-        "Industry": "picklist",
-        "Type": "picklist",
-        "AnnualRevenue": "currency",
-        "NumberOfEmployees": "int",
-        "Website": "url",
-        "ParentId": "reference",
-        "Customer_Segment__c": "picklist",
-        "Customer_Since__c": "datetime",
-        "Churn_Date__c": "datetime",
-    },
-    "Contact": {
-        **_OWNED,
-        "FirstName": "string",
-        "LastName": "string",
-        "Name": "string",
-        "Email": "email",
-        "Phone": "phone",
-        "Title": "string",
-        "LeadSource": "picklist",
-        "AccountId": "reference",
-        "Lifecycle_Stage__c": "picklist",
-        "Became_Lead_At__c": "datetime",
-        "Became_Customer_At__c": "datetime",
-        "Churn_Date__c": "datetime",
-    },
-    "Lead": {
-        **_OWNED,
-        "FirstName": "string",
-        "LastName": "string",
-        "Name": "string",
-        "Email": "email",
-        "Company": "string",
-        "Status": "picklist",
-        "LeadSource": "picklist",
-        "IsConverted": "boolean",
-        "ConvertedDate": "date",
-        "ConvertedContactId": "reference",
-        "ConvertedAccountId": "reference",
-        "ConvertedOpportunityId": "reference",
-    },
-    "Opportunity": {
-        **_OWNED,
-        "Name": "string",
-        "Amount": "currency",
-        "CurrencyIsoCode": "picklist",
-        "StageName": "picklist",
-        "CloseDate": "date",
-        "IsClosed": "boolean",
-        "IsWon": "boolean",
-        "Probability": "percent",
-        "Type": "picklist",
-        "LeadSource": "picklist",
-        "AccountId": "reference",
-        "ContactId": "reference",
-        "Closed_At__c": "datetime",
-    },
-    "OpportunityContactRole": {
-        **_SYSTEM_FIELDS,
-        "OpportunityId": "reference",
-        "ContactId": "reference",
-        "Role": "picklist",
-        "IsPrimary": "boolean",
-    },
-    "Case": {
-        **_OWNED,
-        "CaseNumber": "string",
-        "Subject": "string",
-        "Description": "textarea",
-        "Status": "picklist",
-        "Priority": "picklist",
-        "Origin": "picklist",
-        "Type": "picklist",
-        "IsClosed": "boolean",
-        "ClosedDate": "datetime",
-        "IsEscalated": "boolean",
-        "AccountId": "reference",
-        "ContactId": "reference",
-        "First_Response__c": "datetime",
-    },
-    "Task": {
-        **_OWNED,
-        "Subject": "string",
-        "Status": "picklist",
-        "IsClosed": "boolean",
-        "Priority": "picklist",
-        "TaskSubtype": "picklist",
-        "Type": "picklist",
-        "CallType": "picklist",
-        "ActivityDate": "date",
-        "CompletedDateTime": "datetime",
-        "WhoId": "reference",
-        "WhatId": "reference",
-        "AccountId": "reference",
-        "Direction__c": "picklist",
-    },
-    "Event": {
-        **_OWNED,
-        "Subject": "string",
-        "Type": "picklist",
-        "EventSubtype": "picklist",
-        "ActivityDate": "date",
-        "ActivityDateTime": "datetime",
-        "StartDateTime": "datetime",
-        "EndDateTime": "datetime",
-        "DurationInMinutes": "int",
-        "IsAllDayEvent": "boolean",
-        "WhoId": "reference",
-        "WhatId": "reference",
-        "AccountId": "reference",
-    },
-    "Survey": {
-        **_OWNED,
-        "Name": "string",
-        "DeveloperName": "string",
-        "ActiveVersionId": "reference",
-        "LatestVersionId": "reference",
-    },
-    "SurveyVersion": {
-        **_SYSTEM_FIELDS,
-        "Name": "string",
-        "SurveyId": "reference",
-        "VersionNumber": "int",
-        "SurveyStatus": "picklist",
-    },
-    "SurveyQuestion": {
-        **_SYSTEM_FIELDS,
-        "Name": "string",
-        "DeveloperName": "string",
-        "QuestionName": "string",
-        "QuestionType": "picklist",
-        "SurveyVersionId": "reference",
-        "IsDeprecated": "boolean",
-    },
-    "SurveyInvitation": {
-        **_OWNED,
-        "Name": "string",
-        "SurveyId": "reference",
-        "ParticipantId": "reference",
-        "ContactId": "reference",
-        "LeadId": "reference",
-        "ResponseStatus": "picklist",
-        "InvitationLink": "url",
-    },
-    "SurveyResponse": {
-        **_OWNED,
-        "Name": "string",
-        "SurveyId": "reference",
-        "SurveyVersionId": "reference",
-        "InvitationId": "reference",
-        "SubmitterId": "reference",
-        "Status": "picklist",
-        "CompletionDateTime": "datetime",
-        "Language": "picklist",
-    },
-    "SurveyQuestionResponse": {
-        **_SYSTEM_FIELDS,
-        "ResponseId": "reference",
-        "QuestionId": "reference",
-        "InvitationId": "reference",
-        "SurveyVersionId": "reference",
-        "Datatype": "picklist",
-        "NumberValue": "double",
-        "ResponseValue": "textarea",
-        "ResponseShortText": "string",
-    },
-    "SurveySubject": {
-        **_SYSTEM_FIELDS,
-        "Name": "string",
-        "ParentId": "reference",
-        "SubjectId": "reference",
-        "SubjectEntityType": "string",
-        "SurveyId": "reference",
-    },
-    "PermissionSet": {**_SYSTEM_FIELDS, "Name": "string", "Label": "string"},
-    "FieldPermissions": {
-        **_SYSTEM_FIELDS,
-        "ParentId": "reference",
-        "SobjectType": "string",
-        "Field": "string",
-        "PermissionsRead": "boolean",
-        "PermissionsEdit": "boolean",
-    },
-    "ObjectPermissions": {
-        **_SYSTEM_FIELDS,
-        "ParentId": "reference",
-        "SobjectType": "string",
-        "PermissionsRead": "boolean",
-        "PermissionsCreate": "boolean",
-        "PermissionsEdit": "boolean",
-        "PermissionsDelete": "boolean",
-    },
-}
-"""Field describe (API name -> Salesforce field type) per standard sObject type.
-
-Fields ending in ``__c`` on Account, Contact, Opportunity, Case and Task are the org's own custom
-fields the synthetic world fills (segment, lifecycle dates, first response, email direction);
-the connector reads them under configurable names. Objects and fields crmpulse creates through
-the Tooling API are added at run time.
-"""
-
-KEY_PREFIXES: dict[str, str] = {
-    "User": "005",
-    "Account": "001",
-    "Contact": "003",
-    "Lead": "00Q",
-    "Opportunity": "006",
-    "OpportunityContactRole": "00K",
-    "Case": "500",
-    "Task": "00T",
-    "Event": "00U",
-    "Survey": "0Kd",
-    "SurveyVersion": "0Ko",
-    "SurveyQuestion": "0Kl",
-    "SurveyInvitation": "0Ki",
-    "SurveyResponse": "0Kp",
-    "SurveyQuestionResponse": "0Kq",
-    "SurveySubject": "0Kx",
-    "PermissionSet": "0PS",
-    "FieldPermissions": "01k",
-    "ObjectPermissions": "110",
-}
-"""The three-character id prefix of each sObject type."""
+__all__ = [
+    "AUTO_NUMBERS",
+    "DESCRIBES",
+    "INTEGRATION_PERMISSION_SET",
+    "KEY_PREFIXES",
+    "ORG_ID",
+    "TOOLING_DESCRIBES",
+    "TOOLING_PREFIXES",
+    "Org",
+    "case_safe_id",
+    "make_id",
+]
 
 ORG_ID = "00D000000000001AAA"
 """The emulated organization's id."""
+
+INTEGRATION_PERMISSION_SET = "CrmPulse_Integration"
+"""Name of the permission set assigned to the API user (field permissions hang off it)."""
+
+# A number no counter-issued id reaches in practice, so the seeded permission set never collides.
+_PERMISSION_SET_NUMBER = 62**8
+_AUTO_DIGITS = re.compile(r"\{(0+)\}")
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
@@ -286,17 +80,212 @@ def make_id(prefix: str, number: int) -> str:
 
 
 class Org:
-    """Rows of Account, Contact and Case held in memory, in insertion order."""
+    """The rows of every sObject type held in memory, in insertion order, plus the metadata the
+    describe and Tooling API calls report (custom fields and objects created at run time)."""
 
     def __init__(
-        self, *, org_id: str = ORG_ID, clock: Callable[[], datetime] | None = None
+        self,
+        *,
+        org_id: str = ORG_ID,
+        clock: Callable[[], datetime] | None = None,
+        describes: Mapping[str, Mapping[str, str]] | None = None,
+        key_prefixes: Mapping[str, str] | None = None,
+        enforce_field_security: bool = True,
+        metadata: bool = True,
     ) -> None:
+        """``describes``/``key_prefixes`` default to the standard objects; ``metadata=False``
+        builds a bare table (no permission set, no Tooling rows), as used for the Tooling API's
+        own sObjects. ``enforce_field_security`` hides custom fields created at run time from
+        the API user until a ``FieldPermissions`` row grants them."""
         self.org_id = org_id
-        self.describes = {name: dict(fields) for name, fields in DESCRIBES.items()}
-        self.rows: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in DESCRIBES}
+        source = DESCRIBES if describes is None else describes
+        self.describes = {name: dict(fields) for name, fields in source.items()}
+        self.rows: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in self.describes}
+        self.key_prefixes = dict(KEY_PREFIXES if key_prefixes is None else key_prefixes)
+        self.enforce_field_security = enforce_field_security
+        self.field_info: dict[str, dict[str, FieldInfo]] = {}
+        """Explicit describe facts (custom fields and objects created at run time)."""
+        self.object_info: dict[str, ObjectInfo] = {}
+        self.secured: dict[str, set[str]] = {}
+        """Fields per sObject that need a FieldPermissions grant to be visible."""
+        self.tooling_metadata: dict[str, dict[str, Any]] = {}
+        """Tooling API ``Metadata`` of each CustomField / CustomObject row, by its id."""
+        self.auto_numbers = dict(AUTO_NUMBERS) if describes is None else {}
+        self._auto_next: dict[tuple[str, str], int] = {}
+        self._indexes: dict[tuple[str, str], dict[Any, list[str]]] = {}
         self._clock = clock or (lambda: datetime.now(UTC))
         self._counter = itertools.count(1)
-        self._by_prefix = {prefix: name for name, prefix in KEY_PREFIXES.items()}
+        self._by_prefix = {prefix: name for name, prefix in self.key_prefixes.items()}
+        self.tooling: Org | None = None
+        self.permission_set_id: str | None = None
+        if metadata:
+            self.tooling = Org(
+                org_id=org_id,
+                clock=self._clock,
+                describes=TOOLING_DESCRIBES,
+                key_prefixes=TOOLING_PREFIXES,
+                metadata=False,
+            )
+            for sobject, fields in self.describes.items():
+                for field in fields:
+                    if field.endswith("__c"):
+                        self._tooling_field_row(sobject, field)
+            self.permission_set_id = self.insert(
+                "PermissionSet",
+                {"Name": INTEGRATION_PERMISSION_SET, "Label": "CrmPulse Integration"},
+                number=_PERMISSION_SET_NUMBER,
+            )
+
+    def now(self) -> datetime:
+        """The org's clock."""
+        return self._clock()
+
+    def field(self, sobject: str, name: str) -> FieldInfo:
+        """Describe facts of field ``name`` (canonical spelling) on ``sobject``."""
+        explicit = self.field_info.get(sobject, {}).get(name)
+        if explicit is not None:
+            return explicit
+        return standard_field(sobject, name, self.describes[sobject][name])
+
+    def object(self, sobject: str) -> ObjectInfo:
+        """Describe facts of sObject type ``sobject`` (canonical spelling)."""
+        return self.object_info.get(sobject) or standard_object(sobject)
+
+    def field_name(self, sobject: str, name: str) -> str | None:
+        """The canonical spelling of field ``name`` on ``sobject`` (case-insensitive), or None."""
+        fields = self.describes[sobject]
+        if name in fields:
+            return name
+        low = name.lower()
+        return next((f for f in fields if f.lower() == low), None)
+
+    def add_custom_field(
+        self, sobject: str, info: FieldInfo, metadata: Mapping[str, Any] | None = None
+    ) -> str:
+        """Create custom field ``info`` on ``sobject`` and its Tooling ``CustomField`` row.
+
+        The field is secured (see ``enforce_field_security``). Returns the CustomField id;
+        raises ``ValueError`` when the field already exists.
+        """
+        if self.field_name(sobject, info.name) is not None:
+            raise ValueError(f"There is already a field named {info.name[:-3]} on {sobject}.")
+        self.describes[sobject][info.name] = info.type
+        self.field_info.setdefault(sobject, {})[info.name] = info
+        self.secured.setdefault(sobject, set()).add(info.name)
+        if info.auto_number is not None:
+            self.auto_numbers[(sobject, info.name)] = info.auto_number
+        return self._tooling_field_row(sobject, info, metadata)
+
+    def add_custom_object(
+        self,
+        info: ObjectInfo,
+        name_field: FieldInfo,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Create custom sObject type ``info`` with the standard fields, an owner and
+        ``name_field``; returns its Tooling ``CustomObject`` id (``ValueError`` if it exists)."""
+        if self.sobject_name(info.name) is not None:
+            raise ValueError(f"There is already an object named {info.name[:-3]}.")
+        number = sum(1 for n in self.describes if n.endswith("__c"))
+        prefix = "a0" + _BASE62[number % 62]
+        while prefix in self._by_prefix:
+            number += 1
+            prefix = "a" + _BASE62[(number // 62) % 62] + _BASE62[number % 62]
+        self.describes[info.name] = {**OWNED_FIELDS, "Name": "string"}
+        self.rows[info.name] = {}
+        self.key_prefixes[info.name] = prefix
+        self._by_prefix[prefix] = info.name
+        self.object_info[info.name] = info
+        self.field_info[info.name] = {"Name": name_field}
+        if name_field.auto_number is not None:
+            self.auto_numbers[(info.name, "Name")] = name_field.auto_number
+        meta = dict(metadata or {})
+        assert self.tooling is not None
+        object_id = self.tooling.insert(
+            "CustomObject",
+            {
+                "DeveloperName": info.name[:-3],
+                "FullName": info.name,
+                "NamespacePrefix": None,
+                "Description": meta.get("description"),
+                "SharingModel": meta.get("sharingModel") or "ReadWrite",
+                "ExternalSharingModel": meta.get("externalSharingModel") or "Private",
+            },
+        )
+        self.tooling_metadata[object_id] = meta
+        return object_id
+
+    def _tooling_field_row(
+        self, sobject: str, field: str | FieldInfo, metadata: Mapping[str, Any] | None = None
+    ) -> str:
+        if self.tooling is None:
+            return ""
+        info = self.field(sobject, field) if isinstance(field, str) else field
+        table: str = sobject
+        if sobject in self.object_info and self.object_info[sobject].custom:
+            table = next(
+                r["Id"] for r in self.tooling.scan("CustomObject") if r["FullName"] == sobject
+            )
+        meta = dict(metadata or {"label": info.label})
+        field_id = self.tooling.insert(
+            "CustomField",
+            {
+                "DeveloperName": info.name[:-3],
+                "TableEnumOrId": table,
+                "EntityDefinitionId": table,
+                "FullName": f"{sobject}.{info.name}",
+                "NamespacePrefix": None,
+                "Description": meta.get("description"),
+                "InlineHelpText": meta.get("inlineHelpText"),
+                "Length": info.length,
+                "Precision": info.precision,
+                "Scale": info.scale,
+            },
+        )
+        self.tooling_metadata[field_id] = meta
+        return field_id
+
+    def field_access(self, sobject: str) -> tuple[frozenset[str], frozenset[str]]:
+        """``(hidden, read_only)`` secured fields of ``sobject`` for the API user.
+
+        A secured field is readable when a ``FieldPermissions`` row of a permission set grants
+        ``PermissionsRead`` (or ``PermissionsEdit``) on it and writable when it grants
+        ``PermissionsEdit``. Nothing is hidden when field security is not enforced.
+        """
+        secured = self.secured.get(sobject)
+        if not secured or not self.enforce_field_security:
+            return frozenset(), frozenset()
+        sets = {r["Id"] for r in self.scan("PermissionSet")}
+        readable: set[str] = set()
+        editable: set[str] = set()
+        for grant in self.scan("FieldPermissions"):
+            if grant.get("ParentId") not in sets:
+                continue
+            owner, _, field = str(grant.get("Field") or "").partition(".")
+            if owner.lower() != sobject.lower():
+                continue
+            name = self.field_name(sobject, field)
+            if name is None:
+                continue
+            if grant.get("PermissionsEdit"):
+                editable.add(name)
+                readable.add(name)
+            elif grant.get("PermissionsRead"):
+                readable.add(name)
+        return frozenset(secured - readable), frozenset((secured & readable) - editable)
+
+    def api_view(self) -> Org:
+        """This org as the API user sees it: secured fields without a grant left out of the
+        describes (so SOQL reports them as INVALID_FIELD). Rows are shared, not copied."""
+        hidden = {name: self.field_access(name)[0] for name in self.secured}
+        if not any(hidden.values()):
+            return self
+        view = copy.copy(self)
+        view.describes = {
+            name: {f: t for f, t in fields.items() if f not in hidden.get(name, ())}
+            for name, fields in self.describes.items()
+        }
+        return view
 
     def sobject_name(self, name: str) -> str | None:
         """The canonical spelling of sObject type ``name`` (case-insensitive), or None."""
@@ -328,7 +317,8 @@ class Org:
         if unknown:
             raise KeyError(f"no such field(s) on {name}: {', '.join(unknown)}")
         stamp = created or self._clock()
-        record_id = make_id(KEY_PREFIXES[name], next(self._counter) if number is None else number)
+        prefix = self.key_prefixes[name]
+        record_id = make_id(prefix, next(self._counter) if number is None else number)
         if record_id in self.rows[name]:
             raise KeyError(f"duplicate id {record_id}")
         row: dict[str, Any] = {
@@ -341,8 +331,28 @@ class Org:
         row.update(values)
         row["Id"] = record_id
         _compound_name(name, row)
+        self._number_row(name, row)
         self.rows[name][record_id] = row
+        for (owner, field), index in self._indexes.items():
+            if owner == name:
+                index.setdefault(row.get(field), []).append(record_id)
         return record_id
+
+    def _number_row(self, sobject: str, row: dict[str, Any]) -> None:
+        """Fill auto-number fields the caller left empty; given values move the counter on."""
+        for (owner, field), fmt in self.auto_numbers.items():
+            if owner != sobject:
+                continue
+            key = (owner, field)
+            value = row.get(field)
+            if value is None:
+                number = self._auto_next.get(key, 1)
+                row[field] = _format_auto_number(fmt, number)
+                self._auto_next[key] = number + 1
+            else:
+                digits = re.findall(r"\d+", str(value))
+                if digits:
+                    self._auto_next[key] = max(self._auto_next.get(key, 1), int(digits[-1]) + 1)
 
     def update(
         self, record_id: str, values: Mapping[str, Any], *, when: datetime | None = None
@@ -356,16 +366,40 @@ class Org:
         unknown = [f for f in values if f not in self.describes[name]]
         if unknown:
             raise KeyError(f"no such field(s) on {name}: {', '.join(unknown)}")
+        for (owner, field), index in self._indexes.items():
+            if owner == name and field in values:
+                _unindex(index, row.get(field), record_id)
+                index.setdefault(values[field], []).append(record_id)
         row.update(values)
         _compound_name(name, row)
         row["LastModifiedDate"] = row["SystemModstamp"] = when or self._clock()
 
     def find_by(self, sobject: str, field: str, value: Any) -> list[str]:
-        """Ids of live rows of ``sobject`` whose ``field`` equals ``value`` (external-id lookup)."""
+        """Ids of live rows of ``sobject`` whose ``field`` equals ``value`` (external-id lookup).
+
+        Served from an index built on first use and kept up to date by :meth:`insert` and
+        :meth:`update`; code that changes row dicts in place calls :meth:`invalidate`.
+        """
         name = self.sobject_name(sobject)
         if name is None:
             raise KeyError(f"unsupported sObject type {sobject!r}")
-        return [r["Id"] for r in self.scan(name) if r.get(field) == value]
+        index = self._indexes.get((name, field))
+        if index is None:
+            index = {}
+            for row in self.rows[name].values():
+                index.setdefault(row.get(field), []).append(row["Id"])
+            self._indexes[(name, field)] = index
+        rows = self.rows[name]
+        return [
+            i
+            for i in index.get(value, ())
+            if i in rows and not rows[i]["IsDeleted"] and rows[i].get(field) == value
+        ]
+
+    def invalidate(self, sobject: str) -> None:
+        """Forget the lookup indexes of ``sobject`` (after rows were changed in place)."""
+        for key in [k for k in self._indexes if k[0] == sobject]:
+            del self._indexes[key]
 
     def upsert(
         self,
@@ -412,6 +446,19 @@ class Org:
         """The parent row behind a relationship id (SOQL dotted paths); None when unknown."""
         del relationship  # the id's key prefix tells the type
         return self.get(record_id)
+
+
+def _unindex(index: dict[Any, list[str]], value: Any, record_id: str) -> None:
+    ids = index.get(value)
+    if ids is not None and record_id in ids:
+        ids.remove(record_id)
+        if not ids:
+            del index[value]
+
+
+def _format_auto_number(fmt: str, number: int) -> str:
+    """``KPI-{0000}`` with 7 -> ``KPI-0007``."""
+    return _AUTO_DIGITS.sub(lambda m: str(number).zfill(len(m[1])), fmt)
 
 
 def _compound_name(sobject: str, row: dict[str, Any]) -> None:

@@ -354,4 +354,3 @@ def load(org: Org, records: Iterable[Record]) -> None:
         loader.delete_later(record, new_id, pending)
     for row_id, when in pending:
         org.delete(row_id, when=when)
-

@@ -15,16 +15,9 @@ from requests.adapters import HTTPAdapter
 
 from crmpulse.httpserver import BackgroundServer
 
-from .app import (
-    DEFAULT_CONSUMER_KEY,
-    DEFAULT_CONSUMER_SECRET,
-    DEFAULT_PASSWORD,
-    DEFAULT_TOKEN,
-    DEFAULT_USERNAME,
-    SandboxState,
-    create_app,
-)
+from .app import create_app
 from .org import Org
+from .state import SandboxState
 
 
 class LocalRedirectAdapter(HTTPAdapter):
@@ -46,6 +39,10 @@ class LocalRedirectAdapter(HTTPAdapter):
 class SandboxServer(BackgroundServer):
     """A Salesforce emulator serving ``org`` on a background thread.
 
+    Keyword ``options`` are :class:`~.state.SandboxState`'s (``session_token``, ``username``,
+    ``password``, ``security_token``, ``consumer_key``, ``consumer_secret``, ``api_limit``,
+    ``jwt_public_key``, ``enforce_field_security``); or pass a ready ``state``.
+
     >>> with SandboxServer(org) as server:
     ...     sf = Salesforce(instance_url=server.base_url, session_id=server.session_token,
     ...                     session=server.http_session())
@@ -53,31 +50,21 @@ class SandboxServer(BackgroundServer):
 
     def __init__(
         self,
-        org: Org,
+        org: Org | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
-        session_token: str = DEFAULT_TOKEN,
-        username: str = DEFAULT_USERNAME,
-        password: str = DEFAULT_PASSWORD,
         *,
-        security_token: str = "",
-        consumer_key: str = DEFAULT_CONSUMER_KEY,
-        consumer_secret: str = DEFAULT_CONSUMER_SECRET,
-        api_limit: int = 15000,
+        state: SandboxState | None = None,
+        **options: Any,
     ) -> None:
-        self.org = org
-        self.session_token = session_token
-        self.state = SandboxState(
-            org,
-            session_token=session_token,
-            username=username,
-            password=password,
-            security_token=security_token,
-            consumer_key=consumer_key,
-            consumer_secret=consumer_secret,
-            api_limit=api_limit,
-        )
-        super().__init__(create_app(self.state), host, port, name="salesforce-sandbox")
+        if state is None:
+            state = SandboxState(org if org is not None else Org(), **options)
+        elif (org is not None and org is not state.org) or options:
+            raise TypeError("pass either a state or an org with options, not both")
+        self.state = state
+        self.org = state.org
+        self.session_token = state.session_token
+        super().__init__(create_app(state), host, port, name="salesforce-sandbox")
 
     def http_session(self) -> requests.Session:
         """A session routing all ``https://`` (and ``http://``) traffic to this server."""

@@ -7,6 +7,9 @@ Semantics (matching Salesforce where it matters to clients):
 * text ``=``/``!=``/``<``/``>``/``IN``/``LIKE`` and text ordering are case-insensitive;
 * logic is two-valued: ``x != v`` and ``x NOT IN (...)`` are true when ``x`` is null, ``x = v``,
   ``<``, ``>``, ``IN`` and ``LIKE`` are false; ``= null``/``!= null`` test for null;
+* numbers compare by their decimal value (a stored float ``99.99`` equals the literal ``99.99``);
+  an id matches its 15-character (case-sensitive) form as well as its 18-character one;
+* relationship paths come back under the relationship's canonical name whatever the query's case;
 * ORDER BY puts nulls first for ASC and last for DESC unless NULLS FIRST/LAST is given; ties keep
   input order;
 * ``COUNT()`` returns the number of matches after OFFSET and LIMIT (as ``totalSize`` does).
@@ -21,6 +24,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from .org import case_safe_id
 from .soql_parse import (
     And,
     Comparison,
@@ -158,7 +162,20 @@ class _Evaluator:
         parent_id = _get(row, _relationship_id_field(relationship))
         if parent_id is None or self.resolve_parent is None:
             return None
-        return self.resolve_parent(relationship, str(parent_id))
+        canonical = self.relationship_key(row, relationship, top=False)
+        return self.resolve_parent(canonical, str(parent_id))
+
+    def relationship_key(self, row: Mapping[str, Any], rel: str, *, top: bool) -> str:
+        """The relationship's canonical spelling, from its id field (``account`` -> ``Account``),
+        so that differently cased paths land in one nested record, as Salesforce returns it."""
+        id_field = _relationship_id_field(rel)
+        if top and id_field.lower() in self.names:
+            canonical = self.names[id_field.lower()]
+        else:
+            canonical = _canonical_key(row, id_field)
+        if canonical.lower().endswith("__c"):
+            return canonical[:-3] + "__r"
+        return canonical[:-2]
 
     def value(self, row: Mapping[str, Any], ref: FieldRef) -> Any:
         current: Mapping[str, Any] | None = row
@@ -191,16 +208,18 @@ class _Evaluator:
                 continue
             target: dict[str, Any] = out
             current: Mapping[str, Any] | None = row
-            for rel in ref.path[:-1]:
-                if rel in target and target[rel] is None:
+            for depth, rel in enumerate(ref.path[:-1]):
+                assert current is not None
+                key = self.relationship_key(current, rel, top=depth == 0)
+                if key in target and target[key] is None:
                     break
-                current = self.parent(current, rel) if current is not None else None
+                current = self.parent(current, rel)
                 if current is None:
-                    target[rel] = None
+                    target[key] = None
                     break
-                nested = target.get(rel)
+                nested = target.get(key)
                 if not isinstance(nested, dict):
-                    nested = target[rel] = {}
+                    nested = target[key] = {}
                 target = nested
             else:
                 if current is not None:
@@ -213,7 +232,7 @@ def _comparable(value: Any, literal: Any) -> tuple[Any, Any] | None:
     if isinstance(value, bool) or isinstance(literal, bool):
         return (value, literal) if isinstance(value, bool) and isinstance(literal, bool) else None
     if isinstance(value, (int, float, Decimal)) and isinstance(literal, (int, float, Decimal)):
-        return value, literal
+        return _decimal(value), _decimal(literal)
     if isinstance(value, str) and isinstance(literal, str):
         return value.lower(), literal.lower()
     if isinstance(value, datetime) and isinstance(literal, datetime):
@@ -225,6 +244,26 @@ def _comparable(value: Any, literal: Any) -> tuple[Any, Any] | None:
     return None
 
 
+def _same_id(value: Any, literal: Any) -> bool:
+    """Whether ``literal`` is the 15-character (case-sensitive) form of the 18-character id
+    ``value``: SOQL accepts either form of an id."""
+    return (
+        isinstance(value, str)
+        and isinstance(literal, str)
+        and len(literal) == 15
+        and len(value) == 18
+        and value[:15] == literal
+        and literal.isalnum()
+        and case_safe_id(literal) == value
+    )
+
+
+def _decimal(number: int | float | Decimal) -> Decimal:
+    """A number as the decimal it was written as: a stored float ``99.99`` equals the literal
+    ``99.99`` (comparing the binary float with the exact decimal would say they differ)."""
+    return Decimal(repr(number)) if isinstance(number, float) else Decimal(number)
+
+
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
@@ -234,6 +273,8 @@ def _compare(value: Any, op: str, literal: Any) -> bool:
         return (value is None) == (op == "=") if op in ("=", "!=") else False
     if value is None:
         return op == "!="
+    if op in ("=", "!=") and _same_id(value, literal):
+        return op == "="
     pair = _comparable(value, literal)
     if pair is None:
         return op == "!="

@@ -1,0 +1,275 @@
+"""The sObject catalogue: standard objects' field describes (API name -> field type), their key
+prefixes, the Tooling API's own sObjects and the standard auto-number fields."""
+
+from __future__ import annotations
+
+SYSTEM_FIELD_TYPES: dict[str, str] = {
+    "Id": "id",
+    "IsDeleted": "boolean",
+    "CreatedDate": "datetime",
+    "LastModifiedDate": "datetime",
+    "SystemModstamp": "datetime",
+}
+"""The fields every row carries, with their types."""
+
+OWNED_FIELDS: dict[str, str] = {**SYSTEM_FIELD_TYPES, "OwnerId": "reference"}
+"""The system fields plus ``OwnerId``, for objects that have an owner."""
+
+DESCRIBES: dict[str, dict[str, str]] = {
+    "User": {**SYSTEM_FIELD_TYPES, "Username": "string", "Name": "string", "IsActive": "boolean"},
+    "Account": {
+        **OWNED_FIELDS,
+        "Name": "string",
+        "Industry": "picklist",
+        "Type": "picklist",
+        "AnnualRevenue": "currency",
+        "NumberOfEmployees": "int",
+        "Website": "url",
+        "ParentId": "reference",
+        "Customer_Segment__c": "picklist",
+        "Customer_Since__c": "datetime",
+        "Churn_Date__c": "datetime",
+    },
+    "Contact": {
+        **OWNED_FIELDS,
+        "FirstName": "string",
+        "LastName": "string",
+        "Name": "string",
+        "Email": "email",
+        "Phone": "phone",
+        "Title": "string",
+        "LeadSource": "picklist",
+        "AccountId": "reference",
+        "Lifecycle_Stage__c": "picklist",
+        "Became_Lead_At__c": "datetime",
+        "Became_Customer_At__c": "datetime",
+        "Churn_Date__c": "datetime",
+    },
+    "Lead": {
+        **OWNED_FIELDS,
+        "FirstName": "string",
+        "LastName": "string",
+        "Name": "string",
+        "Email": "email",
+        "Company": "string",
+        "Status": "picklist",
+        "LeadSource": "picklist",
+        "IsConverted": "boolean",
+        "ConvertedDate": "date",
+        "ConvertedContactId": "reference",
+        "ConvertedAccountId": "reference",
+        "ConvertedOpportunityId": "reference",
+    },
+    "Opportunity": {
+        **OWNED_FIELDS,
+        "Name": "string",
+        "Amount": "currency",
+        "CurrencyIsoCode": "picklist",
+        "StageName": "picklist",
+        "CloseDate": "date",
+        "IsClosed": "boolean",
+        "IsWon": "boolean",
+        "Probability": "percent",
+        "Type": "picklist",
+        "LeadSource": "picklist",
+        "AccountId": "reference",
+        "ContactId": "reference",
+    },
+    "OpportunityContactRole": {
+        **SYSTEM_FIELD_TYPES,
+        "OpportunityId": "reference",
+        "ContactId": "reference",
+        "Role": "picklist",
+        "IsPrimary": "boolean",
+    },
+    "Case": {
+        **OWNED_FIELDS,
+        "CaseNumber": "string",
+        "Subject": "string",
+        "Description": "textarea",
+        "Status": "picklist",
+        "Priority": "picklist",
+        "Origin": "picklist",
+        "Type": "picklist",
+        "IsClosed": "boolean",
+        "ClosedDate": "datetime",
+        "IsEscalated": "boolean",
+        "AccountId": "reference",
+        "ContactId": "reference",
+        "First_Response__c": "datetime",
+    },
+    "Task": {
+        **OWNED_FIELDS,
+        "Subject": "string",
+        "Status": "picklist",
+        "IsClosed": "boolean",
+        "Priority": "picklist",
+        "TaskSubtype": "picklist",
+        "Type": "picklist",
+        "CallType": "picklist",
+        "ActivityDate": "date",
+        "CompletedDateTime": "datetime",
+        "WhoId": "reference",
+        "WhatId": "reference",
+        "AccountId": "reference",
+        "Direction__c": "picklist",
+    },
+    "Event": {
+        **OWNED_FIELDS,
+        "Subject": "string",
+        "Type": "picklist",
+        "EventSubtype": "picklist",
+        "ActivityDate": "date",
+        "ActivityDateTime": "datetime",
+        "StartDateTime": "datetime",
+        "EndDateTime": "datetime",
+        "DurationInMinutes": "int",
+        "IsAllDayEvent": "boolean",
+        "WhoId": "reference",
+        "WhatId": "reference",
+        "AccountId": "reference",
+    },
+    "Survey": {
+        **OWNED_FIELDS,
+        "Name": "string",
+        "DeveloperName": "string",
+        "ActiveVersionId": "reference",
+        "LatestVersionId": "reference",
+    },
+    "SurveyVersion": {
+        **SYSTEM_FIELD_TYPES,
+        "Name": "string",
+        "SurveyId": "reference",
+        "VersionNumber": "int",
+        "SurveyStatus": "picklist",
+    },
+    "SurveyQuestion": {
+        **SYSTEM_FIELD_TYPES,
+        "Name": "string",
+        "DeveloperName": "string",
+        "QuestionName": "string",
+        "QuestionType": "picklist",
+        "SurveyVersionId": "reference",
+        "IsDeprecated": "boolean",
+    },
+    "SurveyInvitation": {
+        **OWNED_FIELDS,
+        "Name": "string",
+        "SurveyId": "reference",
+        "ParticipantId": "reference",
+        "ContactId": "reference",
+        "LeadId": "reference",
+        "ResponseStatus": "picklist",
+        "InvitationLink": "url",
+    },
+    "SurveyResponse": {
+        **OWNED_FIELDS,
+        "Name": "string",
+        "SurveyId": "reference",
+        "SurveyVersionId": "reference",
+        "InvitationId": "reference",
+        "SubmitterId": "reference",
+        "Status": "picklist",
+        "CompletionDateTime": "datetime",
+        "Language": "picklist",
+    },
+    "SurveyQuestionResponse": {
+        **SYSTEM_FIELD_TYPES,
+        "ResponseId": "reference",
+        "QuestionId": "reference",
+        "InvitationId": "reference",
+        "SurveyVersionId": "reference",
+        "Datatype": "picklist",
+        "NumberValue": "double",
+        "ResponseValue": "textarea",
+        "ResponseShortText": "string",
+    },
+    "SurveySubject": {
+        **SYSTEM_FIELD_TYPES,
+        "Name": "string",
+        "ParentId": "reference",
+        "SubjectId": "reference",
+        "SubjectEntityType": "string",
+        "SurveyId": "reference",
+    },
+    "PermissionSet": {**SYSTEM_FIELD_TYPES, "Name": "string", "Label": "string"},
+    "FieldPermissions": {
+        **SYSTEM_FIELD_TYPES,
+        "ParentId": "reference",
+        "SobjectType": "string",
+        "Field": "string",
+        "PermissionsRead": "boolean",
+        "PermissionsEdit": "boolean",
+    },
+    "ObjectPermissions": {
+        **SYSTEM_FIELD_TYPES,
+        "ParentId": "reference",
+        "SobjectType": "string",
+        "PermissionsRead": "boolean",
+        "PermissionsCreate": "boolean",
+        "PermissionsEdit": "boolean",
+        "PermissionsDelete": "boolean",
+    },
+}
+"""Field describe (API name -> Salesforce field type) per standard sObject type.
+
+Fields ending in ``__c`` on Account, Contact, Opportunity, Case and Task are the org's own custom
+fields the synthetic world fills (segment, lifecycle dates, first response, email direction);
+the connector reads them under configurable names. Objects and fields crmpulse creates through
+the Tooling API are added at run time.
+"""
+
+KEY_PREFIXES: dict[str, str] = {
+    "User": "005",
+    "Account": "001",
+    "Contact": "003",
+    "Lead": "00Q",
+    "Opportunity": "006",
+    "OpportunityContactRole": "00K",
+    "Case": "500",
+    "Task": "00T",
+    "Event": "00U",
+    "Survey": "0Kd",
+    "SurveyVersion": "0Ko",
+    "SurveyQuestion": "0Kl",
+    "SurveyInvitation": "0Ki",
+    "SurveyResponse": "0Kp",
+    "SurveyQuestionResponse": "0Kq",
+    "SurveySubject": "0Kx",
+    "PermissionSet": "0PS",
+    "FieldPermissions": "01k",
+    "ObjectPermissions": "110",
+}
+"""The three-character id prefix of each sObject type."""
+
+TOOLING_DESCRIBES: dict[str, dict[str, str]] = {
+    "CustomField": {
+        **SYSTEM_FIELD_TYPES,
+        "DeveloperName": "string",
+        "TableEnumOrId": "string",
+        "EntityDefinitionId": "string",
+        "FullName": "string",
+        "NamespacePrefix": "string",
+        "Description": "textarea",
+        "InlineHelpText": "string",
+        "Length": "int",
+        "Precision": "int",
+        "Scale": "int",
+    },
+    "CustomObject": {
+        **SYSTEM_FIELD_TYPES,
+        "DeveloperName": "string",
+        "FullName": "string",
+        "NamespacePrefix": "string",
+        "Description": "textarea",
+        "SharingModel": "picklist",
+        "ExternalSharingModel": "picklist",
+    },
+}
+"""The Tooling API sObjects the sandbox serves (metadata rows about custom fields and objects)."""
+
+TOOLING_PREFIXES: dict[str, str] = {"CustomField": "00N", "CustomObject": "01I"}
+"""Key prefixes of the Tooling API sObjects."""
+
+AUTO_NUMBERS: dict[tuple[str, str], str] = {("Case", "CaseNumber"): "{00000000}"}
+"""Standard auto-number fields and their display formats."""
