@@ -182,7 +182,6 @@ class SalesforceClient:
                 username=s.username,
                 consumer_key=s.consumer_key,
                 privatekey_file=str(s.private_key_file),
-                instance_url=s.instance_url,
                 **common,
             )
         if s.username and s.password:

@@ -1,6 +1,6 @@
-"""An ASGI app served by uvicorn on a background thread: the emulators' in-process runner.
+"""What both CRM emulators share: a background uvicorn runner and the call counter.
 
-Binds 127.0.0.1 unless told otherwise, on a free port when ``port`` is 0.
+The runner binds 127.0.0.1 unless told otherwise, on a free port when ``port`` is 0.
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections import Counter
 from types import TracebackType
 from typing import Any, Self
 
@@ -80,3 +81,34 @@ class BackgroundServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class RouteStats:
+    """Counts calls per (method, route template, status), for benchmarks and quota tests."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[tuple[str, str, int]] = Counter()
+        self._lock = threading.Lock()
+
+    def record(self, method: str, route: str, status: int) -> None:
+        """Count one call."""
+        with self._lock:
+            self._counts[(method, route, status)] += 1
+
+    @property
+    def total(self) -> int:
+        """All calls counted."""
+        return sum(self._counts.values())
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"total": n, "calls": [{"method", "route", "status", "count"}]}``."""
+        calls = [
+            {"method": m, "route": r, "status": s, "count": c}
+            for (m, r, s), c in sorted(self._counts.items())
+        ]
+        return {"total": self.total, "calls": calls}
+
+    def reset(self) -> None:
+        """Forget all counts."""
+        with self._lock:
+            self._counts.clear()

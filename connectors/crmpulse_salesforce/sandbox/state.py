@@ -8,8 +8,9 @@ import hmac
 import itertools
 import secrets
 import threading
-from collections import Counter
 from typing import Any
+
+from crmpulse.httpserver import RouteStats as CallStats
 
 from .errors import ApiError
 from .org import Org
@@ -48,37 +49,6 @@ class Cursor:
 
     records: list[dict[str, Any]]
     batch_size: int
-
-
-class CallStats:
-    """Counts calls per (method, route template, status); object types are kept in routes."""
-
-    def __init__(self) -> None:
-        self._counts: Counter[tuple[str, str, int]] = Counter()
-        self._lock = threading.Lock()
-
-    def record(self, method: str, route: str, status: int) -> None:
-        """Count one call."""
-        with self._lock:
-            self._counts[(method, route, status)] += 1
-
-    @property
-    def total(self) -> int:
-        """All calls counted."""
-        return sum(self._counts.values())
-
-    def to_json(self) -> dict[str, Any]:
-        """``{"total": n, "calls": [{"method", "route", "status", "count"}]}``."""
-        calls = [
-            {"method": m, "route": r, "status": s, "count": c}
-            for (m, r, s), c in sorted(self._counts.items())
-        ]
-        return {"total": self.total, "calls": calls}
-
-    def reset(self) -> None:
-        """Forget all counts."""
-        with self._lock:
-            self._counts.clear()
 
 
 @dataclasses.dataclass

@@ -1,0 +1,234 @@
+"""Whole sync runs against the Salesforce emulator: write-back, logins, limits and outages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import SecretStr
+from simple_salesforce import Salesforce
+
+from crmpulse import service, synth, writeback
+from crmpulse.errors import AuthError
+from crmpulse.kpis.periods import Month
+from crmpulse.settings import (
+    KpiSettings,
+    SalesforceSettings,
+    Settings,
+    StoreSettings,
+    SyncSettings,
+)
+from crmpulse.store import Store
+from crmpulse_salesforce.connector import SalesforceConnector
+from crmpulse_salesforce.sandbox.app import (
+    DEFAULT_CONSUMER_KEY,
+    DEFAULT_CONSUMER_SECRET,
+    DEFAULT_PASSWORD,
+    DEFAULT_USERNAME,
+)
+from crmpulse_salesforce.sandbox.org import Org
+from crmpulse_salesforce.sandbox.seed import load
+from crmpulse_salesforce.sandbox.server import SandboxServer
+
+TOKEN = "salesforce-sync-token"
+AS_OF = datetime(2026, 11, 20, tzinfo=UTC)
+PERIOD = Month.parse("2026-10")
+
+
+def _key_pair() -> tuple[bytes, bytes]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, public
+
+
+PRIVATE_KEY, PUBLIC_KEY = _key_pair()
+
+
+@pytest.fixture(scope="module")
+def world() -> synth.World:
+    return synth.generate(seed=9, scale="tiny", as_of=AS_OF)
+
+
+@pytest.fixture
+def server(world: synth.World) -> Iterator[SandboxServer]:
+    org = Org()
+    load(org, world.records())
+    with SandboxServer(org, session_token=TOKEN, jwt_public_key=PUBLIC_KEY) as srv:
+        yield srv
+
+
+def settings_for(server: SandboxServer, tmp_path: Path, **auth: object) -> Settings:
+    credentials = auth or {"access_token": SecretStr(TOKEN)}
+    return Settings(
+        crm="salesforce",
+        store=StoreSettings(url=f"sqlite:///{tmp_path / 'sf.db'}"),
+        salesforce=SalesforceSettings(instance_url=server.base_url, **credentials),  # type: ignore[arg-type]
+        sync=SyncSettings(overlap_seconds=0),
+        kpi=KpiSettings(period=str(PERIOD)),
+    )
+
+
+def connect(settings: Settings) -> SalesforceConnector:
+    return SalesforceConnector(settings.salesforce, settings.sync, bulk_poll_seconds=0)
+
+
+def sdk(server: SandboxServer) -> Salesforce:
+    return Salesforce(instance_url=server.base_url, session_id=TOKEN, session=server.http_session())
+
+
+def test_write_back_lands_in_the_org_and_an_unchanged_rerun_writes_nothing(
+    server: SandboxServer, tmp_path: Path
+) -> None:
+    settings = settings_for(server, tmp_path)
+    with Store.open(settings.store.url) as store:
+        first = service.run_sync(connect(settings), store, settings, period=PERIOD)
+        assert first.status == "ok", first.errors
+        assert first.rows_written > 0
+        assert "Account.crmpulse_nps__c" in first.targets_created
+        assert "crmpulse_kpi_snapshot__c" in first.targets_created
+        expected = {
+            v.entity_id: writeback.format_value(v.value)
+            for v in store.current_kpis(period=str(PERIOD))
+            if v.kpi == "nps" and v.level == "account" and v.value is not None
+        }
+        portfolio = {
+            v.kpi: writeback.format_value(v.value)
+            for v in store.current_kpis(period=str(PERIOD))
+            if v.level == "portfolio"
+        }
+
+        sf = sdk(server)
+        rows = sf.query_all("SELECT Id, crmpulse_nps__c FROM Account WHERE crmpulse_nps__c != null")
+        got = {r["Id"]: writeback.format_value(r["crmpulse_nps__c"]) for r in rows["records"]}
+        assert got == expected
+        assert expected
+        snapshots = sf.query_all(
+            "SELECT crmpulse_key__c, crmpulse_kpi__c, crmpulse_value__c FROM "
+            f"crmpulse_kpi_snapshot__c WHERE crmpulse_period__c = '{PERIOD}' "
+            "AND crmpulse_level__c = 'portfolio'"
+        )["records"]
+        assert {
+            r["crmpulse_kpi__c"]: writeback.format_value(r["crmpulse_value__c"]) for r in snapshots
+        } == portfolio
+
+        second = service.run_sync(connect(settings), store, settings, period=PERIOD)
+        assert second.status == "ok"
+        assert second.calls_write == 0
+        assert second.plan == []
+        third = service.run_sync(connect(settings), store, settings, period=PERIOD)
+        assert third.calls_write == 0
+        # Nothing changed since the second run: one query per stream, nothing more.
+        assert third.calls_read == len(connect(settings).streams())
+
+
+def test_a_rejected_row_is_reported_and_sent_again_next_run(
+    server: SandboxServer, tmp_path: Path
+) -> None:
+    settings = settings_for(server, tmp_path)
+    connect(settings).ensure_targets(writeback.target_spec("crmpulse"))
+    requests.post(
+        f"{server.base_url}/_sandbox/faults",
+        json={"kind": "unable_to_lock_row", "count": 1},
+        timeout=5,
+    ).raise_for_status()
+    with Store.open(settings.store.url) as store:
+        first = service.run_sync(connect(settings), store, settings, period=PERIOD)
+        assert first.status == "partial"
+        assert first.rows_failed == 1
+        assert any("UNABLE_TO_LOCK_ROW" in e for e in first.errors)
+        second = service.run_sync(connect(settings), store, settings, period=PERIOD)
+        assert second.status == "ok"
+        assert second.rows_written == 1
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [
+        pytest.param({"username": DEFAULT_USERNAME, "password": DEFAULT_PASSWORD}, id="soap"),
+        pytest.param(
+            {
+                "username": DEFAULT_USERNAME,
+                "password": DEFAULT_PASSWORD,
+                "consumer_key": DEFAULT_CONSUMER_KEY,
+                "consumer_secret": DEFAULT_CONSUMER_SECRET,
+            },
+            id="oauth-password",
+        ),
+        pytest.param(
+            {
+                "consumer_key": DEFAULT_CONSUMER_KEY,
+                "consumer_secret": DEFAULT_CONSUMER_SECRET,
+                "domain": "acme.my",
+            },
+            id="client-credentials",
+        ),
+        pytest.param(
+            {"username": DEFAULT_USERNAME, "consumer_key": DEFAULT_CONSUMER_KEY}, id="jwt"
+        ),
+    ],
+)
+def test_every_login_variant_pulls(
+    server: SandboxServer, tmp_path: Path, auth: dict[str, object]
+) -> None:
+    if "consumer_key" in auth and "password" not in auth and "consumer_secret" not in auth:
+        key_file = tmp_path / "key.pem"
+        key_file.write_bytes(PRIVATE_KEY)
+        auth = {**auth, "private_key_file": key_file}
+    settings = settings_for(server, tmp_path, **auth)
+    conn = connect(settings)
+    accounts = conn.streams()[0]
+    assert sum(len(p.records) for p in conn.pull(accounts, None)) > 0
+    assert conn.calls.by_operation["login"] <= 1
+
+
+def test_bad_credentials_name_the_settings_to_fix(server: SandboxServer, tmp_path: Path) -> None:
+    settings = settings_for(
+        server, tmp_path, username=DEFAULT_USERNAME, password=SecretStr("wrong-password")
+    )
+    conn = connect(settings)
+    with pytest.raises(AuthError, match="CRMPULSE_SALESFORCE__") as caught:
+        list(conn.pull(conn.streams()[0], None))
+    assert "wrong-password" not in str(caught.value)
+
+
+def test_spent_daily_allocation_stops_cleanly_and_the_next_run_resumes(
+    server: SandboxServer, tmp_path: Path
+) -> None:
+    settings = settings_for(server, tmp_path)
+    server.state.api_limit = 3  # two streams' worth of calls, then REQUEST_LIMIT_EXCEEDED
+    with Store.open(settings.store.url) as store:
+        first = service.run_sync(connect(settings), store, settings, period=PERIOD)
+        assert first.status == "interrupted"
+        assert any("REQUEST_LIMIT_EXCEEDED" in e for e in first.errors)
+        assert store.get_cursor("salesforce:default", "accounts") is not None
+        server.state.api_limit = 15000
+        second = service.run_sync(connect(settings), store, settings, period=PERIOD)
+        assert second.status == "ok"
+        assert second.full_load["accounts"] is False
+        assert second.full_load["surveys"] is True
+
+
+def test_server_errors_are_retried(server: SandboxServer, tmp_path: Path) -> None:
+    settings = settings_for(server, tmp_path)
+    requests.post(
+        f"{server.base_url}/_sandbox/faults",
+        json={"kind": "server_unavailable", "count": 2},
+        timeout=5,
+    ).raise_for_status()
+    conn = connect(settings)
+    records = [r for p in conn.pull(conn.streams()[0], None) for r in p.records]
+    assert records
+    # The first load's COUNT() met both 503s and was retried; then one query page.
+    assert conn.calls.by_operation["count"] + conn.calls.by_operation["query"] == 4
