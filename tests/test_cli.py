@@ -72,3 +72,11 @@ def test_demo_runs_end_to_end_and_then_kpis_reads_its_store(tmp_path: Path) -> N
     doc = json.loads(listing.stdout)
     levels = {v["level"] for v in doc["values"]}
     assert {"portfolio", "segment", "account", "contact"} <= levels
+
+
+def test_demo_against_salesforce(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo", "--crm", "salesforce", "--scale", "tiny", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert "Salesforce org emulated" in result.output
+    assert "sync ok — salesforce:sandbox" in result.output
+    assert "Read back from the CRM" in result.output

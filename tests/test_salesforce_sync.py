@@ -133,16 +133,32 @@ def test_write_back_lands_in_the_org_and_an_unchanged_rerun_writes_nothing(
         assert third.calls_read == len(connect(settings).streams())
 
 
+def _lock_rows(server: SandboxServer, count: int) -> None:
+    requests.post(
+        f"{server.base_url}/_sandbox/faults",
+        json={"kind": "unable_to_lock_row", "count": count},
+        timeout=5,
+    ).raise_for_status()
+
+
+def test_a_locked_row_is_sent_again_within_the_run(server: SandboxServer, tmp_path: Path) -> None:
+    settings = settings_for(server, tmp_path)
+    connect(settings).ensure_targets(writeback.target_spec("crmpulse"))
+    _lock_rows(server, 1)
+    with Store.open(settings.store.url) as store:
+        report = service.run_sync(connect(settings), store, settings, period=PERIOD)
+    assert report.status == "ok"
+    assert report.rows_failed == 0
+    assert report.rows_written == len(report.plan)
+
+
 def test_a_rejected_row_is_reported_and_sent_again_next_run(
     server: SandboxServer, tmp_path: Path
 ) -> None:
     settings = settings_for(server, tmp_path)
+    settings.salesforce.max_retries = 0
     connect(settings).ensure_targets(writeback.target_spec("crmpulse"))
-    requests.post(
-        f"{server.base_url}/_sandbox/faults",
-        json={"kind": "unable_to_lock_row", "count": 1},
-        timeout=5,
-    ).raise_for_status()
+    _lock_rows(server, 1)
     with Store.open(settings.store.url) as store:
         first = service.run_sync(connect(settings), store, settings, period=PERIOD)
         assert first.status == "partial"
@@ -232,3 +248,117 @@ def test_server_errors_are_retried(server: SandboxServer, tmp_path: Path) -> Non
     assert records
     # The first load's COUNT() met both 503s and was retried; then one query page.
     assert conn.calls.by_operation["count"] + conn.calls.by_operation["query"] == 4
+
+
+def test_surveys_from_a_custom_object(server: SandboxServer, tmp_path: Path) -> None:
+    """Orgs without Feedback Management keep one answer per record of their own object."""
+    sf = sdk(server)
+    sf.toolingexecute(
+        "sobjects/CustomObject/",
+        method="POST",
+        data={
+            "FullName": "NPS_Response__c",
+            "Metadata": {
+                "label": "NPS Response",
+                "pluralLabel": "NPS Responses",
+                "nameField": {"type": "AutoNumber", "label": "Response", "displayFormat": "R-{0}"},
+                "deploymentStatus": "Deployed",
+                "sharingModel": "ReadWrite",
+            },
+        },
+    )
+    fields = {
+        "Survey_Type__c": {"type": "Text", "length": 10},
+        "Score__c": {"type": "Number", "precision": 4, "scale": 1},
+        "Comment__c": {"type": "Text", "length": 255},
+        "Answered_At__c": {"type": "DateTime"},
+        "Contact__c": {"type": "Text", "length": 18},
+        "Case__c": {"type": "Text", "length": 18},
+    }
+    for name, meta in fields.items():
+        sf.toolingexecute(
+            "sobjects/CustomField/",
+            method="POST",
+            data={"FullName": f"NPS_Response__c.{name}", "Metadata": {"label": name, **meta}},
+        )
+    permission_set = sf.query("SELECT Id FROM PermissionSet LIMIT 1")["records"][0]["Id"]
+    sf.restful(
+        "composite/sobjects",
+        method="POST",
+        json={
+            "allOrNone": True,
+            "records": [
+                {
+                    "attributes": {"type": "FieldPermissions"},
+                    "ParentId": permission_set,
+                    "SobjectType": "NPS_Response__c",
+                    "Field": f"NPS_Response__c.{name}",
+                    "PermissionsRead": True,
+                    "PermissionsEdit": True,
+                }
+                for name in fields
+            ],
+        },
+    )
+    contact = sf.query("SELECT Id FROM Contact LIMIT 1")["records"][0]["Id"]
+    answers = [("NPS", 3.0, "slow support"), ("NPS", 10.0, None), ("CES", 6.0, "easy")]
+    for kind, score, comment in answers:
+        sf.NPS_Response__c.create(
+            {
+                "Survey_Type__c": kind,
+                "Score__c": score,
+                "Comment__c": comment,
+                "Answered_At__c": "2026-10-05T12:00:00.000+0000",
+                "Contact__c": contact,
+            }
+        )
+    settings = settings_for(server, tmp_path)
+    settings.salesforce.survey_source = "custom_object"
+    conn = connect(settings)
+    surveys = next(s for s in conn.streams() if s.name == "surveys")
+    assert surveys.crm_object == "NPS_Response__c"
+    pages = list(conn.pull(surveys, None))
+    records = [r for p in pages for r in p.records]
+    assert not [r for p in pages for r in p.rejects]
+    got = sorted((r.survey_kind.value, r.score, r.comment) for r in records)  # type: ignore[attr-defined]
+    assert got == sorted(answers)
+    assert {r.contact_id for r in records} == {contact}  # type: ignore[attr-defined]
+    assert all(r.answered_at == datetime(2026, 10, 5, 12, tzinfo=UTC) for r in records)  # type: ignore[attr-defined]
+
+
+def test_large_change_sets_go_through_bulk_ingest(server: SandboxServer, tmp_path: Path) -> None:
+    settings = settings_for(server, tmp_path)
+    settings.salesforce.bulk_write_threshold = 1
+    with Store.open(settings.store.url) as store:
+        report = service.run_sync(connect(settings), store, settings, period=PERIOD)
+        assert report.status == "ok", report.errors
+        assert report.calls_by_operation["bulk_ingest"] > 0
+        assert report.calls_by_operation.get("collection_update", 0) == 0
+        expected = {
+            v.entity_id: writeback.format_value(v.value)
+            for v in store.current_kpis(period=str(PERIOD), kpi="nps", level="contact")
+            if v.value is not None
+        }
+    rows = sdk(server).query_all(
+        "SELECT Id, crmpulse_nps__c FROM Contact WHERE crmpulse_nps__c != null"
+    )["records"]
+    assert {r["Id"]: writeback.format_value(r["crmpulse_nps__c"]) for r in rows} == expected
+    assert expected
+
+
+def test_a_field_hidden_from_the_integration_user_is_granted_not_recreated(
+    server: SandboxServer, tmp_path: Path
+) -> None:
+    sdk(server).toolingexecute(
+        "sobjects/CustomField/",
+        method="POST",
+        data={
+            "FullName": "Account.crmpulse_nps__c",
+            "Metadata": {"label": "NPS", "type": "Number", "precision": 18, "scale": 2},
+        },
+    )
+    settings = settings_for(server, tmp_path)
+    created = connect(settings).ensure_targets(writeback.target_spec("crmpulse"))
+    assert "Account.crmpulse_nps__c" not in created
+    assert "Account.crmpulse_csat__c" in created
+    sdk(server).query("SELECT crmpulse_nps__c, crmpulse_csat__c FROM Account LIMIT 1")

@@ -19,8 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from crmpulse import writeback
-from crmpulse.errors import CrmPulseError, FatalError, InvalidRecordError, RetriableError
+from crmpulse.errors import InvalidRecordError
 from crmpulse.model import Record
 from crmpulse.ports import (
     CallStats,
@@ -28,13 +27,13 @@ from crmpulse.ports import (
     Page,
     PropertyChange,
     PushResult,
-    RowFailure,
     StreamSpec,
     TargetSpec,
 )
 from crmpulse.settings import SalesforceSettings, SyncSettings
 from crmpulse_salesforce import mapper, schema, soql
-from crmpulse_salesforce.client import COLLECTION_SIZE, Row, SalesforceClient
+from crmpulse_salesforce.client import Row, SalesforceClient
+from crmpulse_salesforce.push import Pusher
 from crmpulse_salesforce.schema import SalesforceStream
 
 T = TypeVar("T")
@@ -59,12 +58,6 @@ def _stamp(row: Row) -> tuple[datetime, str] | None:
 def _chunks(values: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
-
-
-def _title(key: str) -> str:
-    """A snapshot's record name (the object's required Name field), from its key."""
-    period, level, segment, kpi = [*key.split("|"), "", "", ""][:4]
-    return f"{period} {kpi} {level if segment in ('', '*') else segment}"[:80]
 
 
 def _with_names(
@@ -101,10 +94,6 @@ class SalesforceConnector:
         self._now = now or (lambda: datetime.now(UTC))
         self._streams = schema.streams(settings)
         self._names = schema.field_names(settings)
-        self._field_types = {
-            f.name: f.type
-            for f in (*writeback.target_spec("").fields, *writeback.snapshot_spec().fields)
-        }
 
     def streams(self) -> Sequence[StreamSpec]:
         """Accounts first, so contacts and cases find their accounts."""
@@ -300,96 +289,6 @@ class SalesforceConnector:
 
         return Provisioner(self.client, self.settings.permission_set).ensure(spec)
 
-    def _value(self, name: str, value: str | None) -> Any:
-        if value is None:
-            return None
-        if self._field_types.get(name) == "number":
-            return float(value)
-        return value
-
-    def _row(self, sobject: str, values: dict[str, str | None]) -> dict[str, Any]:
-        row: dict[str, Any] = {"attributes": {"type": sobject}}
-        row.update({schema.api_name(k): self._value(k, v) for k, v in values.items()})
-        return row
-
     def push(self, changes: Sequence[PropertyChange]) -> PushResult:
         """Collections (or Bulk 2.0 past the threshold) per level; per-row outcomes."""
-        result = PushResult()
-        for level, sobject in schema.WRITE_OBJECT.items():
-            rows = [c for c in changes if c.level == level]
-            if len(rows) > self.settings.bulk_write_threshold:
-                self._push_bulk(sobject, rows, result)
-                continue
-            for batch in _chunks(rows, COLLECTION_SIZE):
-                records = [{**self._row(sobject, c.values), "Id": c.object_id} for c in batch]
-                self._outcomes(batch, lambda r=records: self.client.collection_update(r), result)
-        snapshots = [c for c in changes if c.level == writeback.SNAPSHOT]
-        if snapshots:
-            spec = writeback.snapshot_spec()
-            sobject = schema.api_name(spec.name)
-            key = schema.api_name(spec.key_field)
-            for batch in _chunks(snapshots, COLLECTION_SIZE):
-                records = [
-                    {**self._row(sobject, c.values), key: c.object_id, "Name": _title(c.object_id)}
-                    for c in batch
-                ]
-                self._outcomes(
-                    batch,
-                    lambda r=records: self.client.collection_upsert(sobject, key, r),
-                    result,
-                )
-        return result
-
-    def _outcomes(self, batch: Sequence[PropertyChange], call: Any, result: PushResult) -> None:
-        try:
-            outcomes = call()
-        except (FatalError, RetriableError):
-            raise
-        except CrmPulseError as exc:  # the whole request was refused (400)
-            result.failed.extend(RowFailure(c, str(exc)) for c in batch)
-            return
-        for change, outcome in zip(batch, outcomes, strict=False):
-            if outcome.get("success"):
-                result.written.append((change, None))
-            else:
-                errors = outcome.get("errors") or [{}]
-                text = "; ".join(
-                    f"{e.get('statusCode', '')}: {e.get('message', '')}" for e in errors
-                )
-                result.failed.append(RowFailure(change, text))
-        for change in batch[len(outcomes) :]:
-            result.failed.append(RowFailure(change, "not in the response"))
-
-    def _push_bulk(self, sobject: str, rows: Sequence[PropertyChange], result: PushResult) -> None:
-        names = sorted({k for c in rows for k in c.values})
-        records = [
-            {"Id": c.object_id}
-            | {
-                schema.api_name(k): ("#N/A" if c.values.get(k) is None else str(c.values[k]))
-                for k in names
-                if k in c.values
-            }
-            for c in rows
-        ]
-        by_id = {c.object_id: c for c in rows}
-        try:
-            ok, failed = self.client.bulk_upsert(sobject, "Id", records)
-        except (FatalError, RetriableError):
-            raise
-        except CrmPulseError as exc:
-            result.failed.extend(RowFailure(c, str(exc)) for c in rows)
-            return
-        done: set[str] = set()
-        for row in ok:
-            change = by_id.get(row.get("sf__Id") or row.get("Id") or "")
-            if change is not None:
-                result.written.append((change, None))
-                done.add(change.object_id)
-        for row in failed:
-            change = by_id.get(row.get("Id") or "")
-            if change is not None:
-                result.failed.append(RowFailure(change, row.get("sf__Error") or "failed"))
-                done.add(change.object_id)
-        result.failed.extend(
-            RowFailure(c, "not in the job's results") for c in rows if c.object_id not in done
-        )
+        return Pusher(self.client, self.settings).push(changes)

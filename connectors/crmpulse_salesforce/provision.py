@@ -3,13 +3,17 @@
 Fields and objects are created through the Tooling API. Salesforce gives a field created that way
 no field-level security at all, so it stays invisible to the integration user until a permission
 set grants it: crmpulse keeps one permission set (``permission_set`` in the settings) holding
-read and edit on every field it created, and read/create/edit on its snapshot object.
+read and edit on every field it created, and read/create/edit on its snapshot object. A field
+missing from the describe may exist but be hidden from the integration user: creating it then
+fails with ``DUPLICATE_DEVELOPER_NAME``, and crmpulse grants it instead.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from crmpulse.errors import CrmPulseError
 from crmpulse.ports import FieldSpec, TargetSpec
 from crmpulse_salesforce import schema, soql
 from crmpulse_salesforce.client import COLLECTION_SIZE, SalesforceClient
@@ -51,9 +55,14 @@ class Provisioner:
                 "FullName": f"{sobject}.{api}",
                 "Metadata": schema.field_metadata(field, external_id=field.name == key),
             }
-            self.client.tooling_create("CustomField", body)
+            try:
+                self.client.tooling_create("CustomField", body)
+            except CrmPulseError as exc:
+                if "DUPLICATE_DEVELOPER_NAME" not in str(exc):
+                    raise
+            else:
+                self.created.append(f"{sobject}.{api}")
             self._new_fields.append((sobject, api))
-            self.created.append(f"{sobject}.{api}")
 
     def _object(self, sobject: str, label: str, plural: str) -> None:
         body = {
@@ -108,12 +117,31 @@ class Provisioner:
             }
             for sobject, field in self._new_fields
         ]
+        problems: list[str] = []
         for start in range(0, len(records), COLLECTION_SIZE):
-            batch = records[start : start + COLLECTION_SIZE]
-            for record, outcome in zip(batch, self.client.collection_create(batch), strict=False):
-                if not outcome.get("success"):
+            pending = records[start : start + COLLECTION_SIZE]
+            for attempt in range(4):
+                outcomes = self.client.collection_create(pending)
+                locked = []
+                for record, outcome in zip(pending, outcomes, strict=False):
+                    if outcome.get("success"):
+                        continue
+                    errors = outcome.get("errors") or []
+                    codes = {e.get("statusCode") for e in errors}
+                    if "DUPLICATE_VALUE" in codes:
+                        continue  # granted before
+                    if "UNABLE_TO_LOCK_ROW" in codes and attempt < 3:
+                        locked.append(record)
+                        continue
                     what = record.get("Field") or record.get("SobjectType")
-                    raise_message = "; ".join(
-                        str(e.get("message", "")) for e in outcome.get("errors", [])
-                    )
-                    self.created.append(f"could not grant {what}: {raise_message}")
+                    problems.append(f"{what}: " + "; ".join(str(e.get("message")) for e in errors))
+                if not locked:
+                    break
+                time.sleep(0.2 * 2**attempt)
+                pending = locked
+        if problems:
+            raise CrmPulseError(
+                f"could not grant {self.permission_set} access to " + "; ".join(problems[:5]),
+                hint="the integration user needs Manage Profiles and Permission Sets; "
+                "the next run tries again",
+            )
