@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-salesforce clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/sync_hubspot.py --scale medium
+
+bench-salesforce: $(STAMP)
+	$(BIN)/python bench/sync_salesforce.py --scale medium
 
 clean:
 	rm -rf $(VENV) crmpulse-demo.db* .pytest_cache .mypy_cache .ruff_cache

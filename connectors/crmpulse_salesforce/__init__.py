@@ -21,7 +21,11 @@ class SalesforcePlugin:
         """A connector for the configured org."""
         from crmpulse_salesforce.connector import SalesforceConnector
 
-        return SalesforceConnector(settings.salesforce, settings.sync)
+        return SalesforceConnector(
+            settings.salesforce,
+            settings.sync,
+            bulk_poll_seconds=settings.salesforce.bulk_poll_seconds,
+        )
 
     def sandbox(
         self,

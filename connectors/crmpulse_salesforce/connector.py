@@ -38,8 +38,9 @@ from crmpulse_salesforce.schema import SalesforceStream
 
 T = TypeVar("T")
 
-IN_CHUNK = 300
-"""Ids per ``IN (...)`` list: keeps a query URL well under Salesforce's 16 KB limit."""
+IN_CHUNK = 500
+"""Ids per ``IN (...)`` list: 500 URL-encoded quoted ids (27 characters each) keep a query URL
+under Salesforce's 16,384-character limit."""
 
 
 def _already_seen(updated: datetime, record_id: str, cursor: Cursor) -> bool:

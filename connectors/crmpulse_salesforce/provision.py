@@ -37,15 +37,26 @@ class Provisioner:
                 self._fields(sobject, fields, key=None)
         if spec.snapshot is not None:
             sobject = schema.api_name(spec.snapshot.name)
-            if self.client.describe(sobject) is None:
+            describe = self.client.describe(sobject)
+            if describe is None:
                 self._object(sobject, spec.snapshot.label, spec.snapshot.plural_label)
-            self._fields(sobject, spec.snapshot.fields, key=spec.snapshot.key_field)
+                describe = {}  # a new object has none of our fields yet
+            self._fields(
+                sobject, spec.snapshot.fields, key=spec.snapshot.key_field, describe=describe
+            )
         if self._new_fields or self._new_objects:
             self._grant()
         return self.created
 
-    def _fields(self, sobject: str, fields: tuple[FieldSpec, ...], key: str | None) -> None:
-        describe = self.client.describe(sobject) or {}
+    def _fields(
+        self,
+        sobject: str,
+        fields: tuple[FieldSpec, ...],
+        key: str | None,
+        describe: dict[str, Any] | None = None,
+    ) -> None:
+        if describe is None:
+            describe = self.client.describe(sobject) or {}
         existing = {str(f.get("name", "")).lower() for f in describe.get("fields", [])}
         for field in fields:
             api = schema.api_name(field.name)

@@ -91,6 +91,11 @@ class SalesforceSettings(_Section):
         ge=0,
         description="more changed rows than this are written with Bulk API 2.0 ingest",
     )
+    bulk_poll_seconds: int = Field(
+        default=2,
+        ge=0,
+        description="seconds to wait before polling a Bulk API 2.0 job (and between polls)",
+    )
     first_response_field: str = Field(
         default="First_Response__c", description="Case field holding the first response time"
     )

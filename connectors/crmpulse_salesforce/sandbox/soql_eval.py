@@ -82,6 +82,7 @@ class _Evaluator:
         self.types = {k.lower(): v.lower() for k, v in fields.items()} if fields else None
         self.names = {k.lower(): k for k in fields} if fields else {}
         self.resolve_parent = resolve_parent
+        self._in_sets: dict[int, frozenset[str] | None] = {}
 
     # -- validation ---------------------------------------------------------------------------
     def invalid(self, ref: FieldRef) -> SoqlError:
@@ -194,9 +195,24 @@ class _Evaluator:
         if isinstance(cond, Comparison):
             return _compare(value, cond.op, cond.value.value)
         if isinstance(cond, InList):
-            hit = any(_compare(value, "=", lit.value) for lit in cond.values)
+            hit = self._in(cond, value)
             return not hit if cond.negated else hit
         return isinstance(value, str) and _like_regex(cond.pattern.raw).fullmatch(value) is not None
+
+    def _in(self, cond: InList, value: Any) -> bool:
+        # Long id lists make IN the hot path: a set of lower-cased string literals rules most
+        # rows out at once. Any match implies equal lower-cased text (15-character ids aside,
+        # which take the exact path), so only candidates go through the full comparison.
+        key = id(cond)
+        if key not in self._in_sets:
+            texts = [lit.value for lit in cond.values]
+            strings = [t for t in texts if isinstance(t, str) and len(t) != 15]
+            exact = len(strings) == len(texts)
+            self._in_sets[key] = frozenset(t.lower() for t in strings) if exact else None
+        lowered = self._in_sets[key]
+        if lowered is not None and isinstance(value, str) and value.lower() not in lowered:
+            return False
+        return any(_compare(value, "=", lit.value) for lit in cond.values)
 
     # -- output -------------------------------------------------------------------------------
     def project(self, row: Mapping[str, Any]) -> dict[str, Any]:
