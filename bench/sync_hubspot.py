@@ -13,91 +13,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from harness import run_sync, start_sandbox
+
 TOKEN = "bench-token"
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_sandbox(scale: str, seed: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "crmpulse",
-            "sandbox",
-            "hubspot",
-            "--port",
-            str(port),
-            "--seed",
-            str(seed),
-            "--scale",
-            scale,
-            "--token",
-            TOKEN,
-            "--as-of",
-            "2026-11-20",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"{base}/_sandbox/stats", timeout=2)
-            return proc, base
-        except requests.ConnectionError:
-            if proc.poll() is not None:
-                raise SystemExit("sandbox exited early") from None
-            time.sleep(0.5)
-    proc.kill()
-    raise SystemExit("sandbox did not start in 10 minutes")
-
-
-def run_sync(env: dict[str, str], cwd: Path) -> tuple[dict[str, Any], float, float]:
-    """One `crmpulse sync --json` child: (report, wall seconds, peak RSS MiB of the child)."""
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", _MEASURED_SYNC],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=3600,
-    )
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"sync failed: {done.stderr[-2000:]}")
-    peak_kib = int(done.stderr.rsplit("PEAK_RSS_KIB=", 1)[1].split()[0])
-    return json.loads(done.stdout), wall, peak_kib / 1024
-
-
-# `crmpulse sync --json` that reports its own peak resident memory on exit.
-_MEASURED_SYNC = """
-import atexit, resource, sys
-atexit.register(lambda: sys.stderr.write(
-    "\\nPEAK_RSS_KIB=%d\\n" % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
-sys.argv = ["crmpulse", "sync", "--json"]
-from crmpulse.cli import main
-main()
-"""
 
 
 def touch_tickets(base: str, count: int) -> None:
@@ -138,7 +63,7 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=50, help="tickets changed before run 2")
     args = parser.parse_args()
 
-    proc, base = start_sandbox(args.scale, args.seed)
+    proc, base = start_sandbox("hubspot", args.scale, args.seed, TOKEN, probe="/_sandbox/stats")
     results: list[dict[str, Any]] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:

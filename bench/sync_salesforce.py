@@ -26,10 +26,7 @@ import argparse
 import json
 import math
 import os
-import socket
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -38,6 +35,7 @@ from typing import Any
 import requests
 
 from crmpulse_salesforce import connector
+from harness import run_sync, start_sandbox
 
 TOKEN = "00D000000000001!bench-session"
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,79 +62,6 @@ OVERLAP = 1
 """``sync.overlap_seconds`` of the runs: rows changed this close to a pull are read again."""
 PAUSE = OVERLAP + 1.0
 """Seconds between runs, so one run's writes are out of the next run's overlap window."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_sandbox(scale: str, seed: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "crmpulse",
-            "sandbox",
-            "salesforce",
-            "--port",
-            str(port),
-            "--seed",
-            str(seed),
-            "--scale",
-            scale,
-            "--token",
-            TOKEN,
-            "--as-of",
-            "2026-11-20",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"{base}/_sandbox/health", timeout=2)
-            return proc, base
-        except requests.ConnectionError:
-            if proc.poll() is not None:
-                raise SystemExit("sandbox exited early") from None
-            time.sleep(0.5)
-    proc.kill()
-    raise SystemExit("sandbox did not start in 10 minutes")
-
-
-def run_sync(env: dict[str, str], cwd: Path) -> tuple[dict[str, Any], float, float]:
-    """One `crmpulse sync --json` child: (report, wall seconds, peak RSS MiB of the child)."""
-    started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", _MEASURED_SYNC],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=RUN_TIMEOUT,
-    )
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"sync failed: {done.stderr[-2000:]}")
-    peak_kib = int(done.stderr.rsplit("PEAK_RSS_KIB=", 1)[1].split()[0])
-    return json.loads(done.stdout), wall, peak_kib / 1024
-
-
-# `crmpulse sync --json` that reports its own peak resident memory on exit.
-_MEASURED_SYNC = """
-import atexit, resource, sys
-atexit.register(lambda: sys.stderr.write(
-    "\\nPEAK_RSS_KIB=%d\\n" % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
-sys.argv = ["crmpulse", "sync", "--json"]
-from crmpulse.cli import main
-main()
-"""
 
 
 class Org:
@@ -310,7 +235,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    proc, base = start_sandbox(args.scale, args.seed)
+    proc, base = start_sandbox("salesforce", args.scale, args.seed, TOKEN, probe="/_sandbox/health")
     org = Org(base)
     results: list[dict[str, Any]] = []
     sizes: dict[str, int] = {}
@@ -355,7 +280,7 @@ def main() -> None:
                 if results:
                     time.sleep(PAUSE)
                 org.reset_stats()
-                report, wall, peak = run_sync(env, Path(tmp))
+                report, wall, peak = run_sync(env, Path(tmp), RUN_TIMEOUT)
                 seen = org.stats_total()
                 written = rows_written(db, report["run_id"])
                 if kind == "rest":
