@@ -6,12 +6,7 @@ through the real HubSpot SDK over HTTP.
 
 from __future__ import annotations
 
-import json
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,57 +16,19 @@ import requests
 from hubspot import HubSpot
 from hubspot.crm.objects import SimplePublicObjectInput
 
+from e2ehelp import crmpulse as run_crmpulse
+from e2ehelp import sandbox_process, stats
+
 pytestmark = pytest.mark.slow
 
 TOKEN = "e2e-token-not-secret"
 PERIOD = "2026-10"
-CRMPULSE = [sys.executable, "-m", "crmpulse"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[str]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            *CRMPULSE,
-            "sandbox",
-            "hubspot",
-            "--port",
-            str(port),
-            "--seed",
-            "11",
-            "--scale",
-            "tiny",
-            "--token",
-            TOKEN,
-            "--as-of",
-            "2026-11-20",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"sandbox exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-        try:
-            requests.get(f"{base}/_sandbox/stats", timeout=1)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("sandbox did not start within 60 s")
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
+    with sandbox_process("hubspot", TOKEN, probe="/_sandbox/stats") as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -88,19 +45,7 @@ def env(sandbox: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str
 
 
 def crmpulse(env: dict[str, str], *args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [*CRMPULSE, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=Path(env["CRMPULSE_STORE__URL"].removeprefix("sqlite:///")).parent,
-    )
-    assert done.returncode == 0, done.stderr + done.stdout
-    assert TOKEN not in done.stdout + done.stderr
-    doc: dict[str, Any] = json.loads(done.stdout)
-    return doc
+    return run_crmpulse(env, *args, secret=TOKEN)
 
 
 def hubspot(sandbox: str) -> HubSpot:
@@ -117,10 +62,6 @@ def all_companies(sandbox: str) -> dict[str, dict[str, str | None]]:
         if not (page.paging and page.paging.next):
             return found
         after = page.paging.next.after
-
-
-def stats(sandbox: str) -> int:
-    return int(requests.get(f"{sandbox}/_sandbox/stats", timeout=5).json()["total"])
 
 
 def test_dry_run_writes_nothing(sandbox: str, env: dict[str, str], tmp_path: Path) -> None:

@@ -4,14 +4,8 @@ the real simple-salesforce client over HTTP."""
 
 from __future__ import annotations
 
-import json
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,45 +13,19 @@ import requests
 from simple_salesforce import Salesforce
 
 from crmpulse_salesforce.transport import make_session
+from e2ehelp import crmpulse as run_crmpulse
+from e2ehelp import sandbox_process, stats
 
 pytestmark = pytest.mark.slow
 
 TOKEN = "00D000000000001!e2e-session"
 PERIOD = "2026-10"
-CRMPULSE = [sys.executable, "-m", "crmpulse"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[str]:
-    port = _free_port()
-    args = ["--port", str(port), "--seed", "11", "--scale", "tiny", "--token", TOKEN]
-    proc = subprocess.Popen(
-        [*CRMPULSE, "sandbox", "salesforce", *args, "--as-of", "2026-11-20"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"sandbox exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-        try:
-            requests.get(f"{base}/_sandbox/health", timeout=1)
-            break
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("sandbox did not start within 60 s")
-    yield base
-    proc.terminate()
-    proc.wait(timeout=10)
+    with sandbox_process("salesforce", TOKEN, probe="/_sandbox/health") as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -75,19 +43,7 @@ def env(sandbox: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str
 
 
 def crmpulse(env: dict[str, str], *args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [*CRMPULSE, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=Path(env["CRMPULSE_STORE__URL"].removeprefix("sqlite:///")).parent,
-    )
-    assert done.returncode == 0, done.stderr + done.stdout
-    assert TOKEN not in done.stdout + done.stderr
-    doc: dict[str, Any] = json.loads(done.stdout)
-    return doc
+    return run_crmpulse(env, *args, secret=TOKEN)
 
 
 def sf(sandbox: str) -> Salesforce:
@@ -107,10 +63,6 @@ def nps_by_account(env: dict[str, str]) -> dict[str, float | None]:
         for v in kpis["values"]
         if v["kpi"] == "nps" and v["level"] == "account"
     }
-
-
-def stats(sandbox: str) -> int:
-    return int(requests.get(f"{sandbox}/_sandbox/stats", timeout=5).json()["total"])
 
 
 def test_sync_writes_the_nps_that_kpis_reports(sandbox: str, env: dict[str, str]) -> None:

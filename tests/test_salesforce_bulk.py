@@ -14,6 +14,7 @@ from simple_salesforce import Salesforce, exceptions
 from crmpulse_salesforce.sandbox.org import Org
 from crmpulse_salesforce.sandbox.schema import custom_field
 from crmpulse_salesforce.sandbox.server import SandboxServer
+from sfhelp import client
 
 T0 = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
 N_ACCOUNTS = 25
@@ -63,11 +64,7 @@ def server() -> Iterator[SandboxServer]:
 
 @pytest.fixture
 def sf(server: SandboxServer) -> Salesforce:
-    return Salesforce(
-        instance_url=server.base_url,
-        session_id=server.session_token,
-        session=server.http_session(),
-    )
+    return client(server)
 
 
 def _rows(pages: Iterator[str] | list[str]) -> list[dict[str, str]]:

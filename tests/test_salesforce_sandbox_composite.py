@@ -12,6 +12,7 @@ from simple_salesforce import Salesforce, exceptions
 from crmpulse_salesforce.sandbox.org import Org
 from crmpulse_salesforce.sandbox.schema import custom_field
 from crmpulse_salesforce.sandbox.server import SandboxServer
+from sfhelp import client
 
 
 @pytest.fixture
@@ -26,11 +27,7 @@ def server() -> Iterator[SandboxServer]:
 
 @pytest.fixture
 def sf(server: SandboxServer) -> Salesforce:
-    return Salesforce(
-        instance_url=server.base_url,
-        session_id=server.session_token,
-        session=server.http_session(),
-    )
+    return client(server)
 
 
 def _accounts(*names: str) -> list[dict[str, Any]]:

@@ -8,31 +8,17 @@ from collections.abc import Iterator
 import jwt
 import pytest
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from simple_salesforce import Salesforce, exceptions
 
 from crmpulse_salesforce.sandbox.org import Org
 from crmpulse_salesforce.sandbox.server import SandboxServer
 from crmpulse_salesforce.sandbox.state import SandboxState
+from sfhelp import client, key_pair
 
 USERNAME = "admin@crmpulse.sandbox"
 
 
-def _key_pair() -> tuple[bytes, bytes]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return private, public
-
-
-PRIVATE_KEY, PUBLIC_KEY = _key_pair()
+PRIVATE_KEY, PUBLIC_KEY = key_pair()
 
 
 @pytest.fixture
@@ -45,11 +31,7 @@ def server() -> Iterator[SandboxServer]:
 
 @pytest.fixture
 def sf(server: SandboxServer) -> Salesforce:
-    return Salesforce(
-        instance_url=server.base_url,
-        session_id=server.session_token,
-        session=server.http_session(),
-    )
+    return client(server)
 
 
 def _control(server: SandboxServer, method: str, path: str, **kwargs: object) -> requests.Response:
@@ -105,7 +87,7 @@ def test_jwt_bearer_login(server: SandboxServer) -> None:
         session=server.http_session(),
     )
     assert sf.query("SELECT COUNT() FROM Account")["totalSize"] == 1
-    other_private, _ = _key_pair()
+    other_private, _ = key_pair()
     with pytest.raises(exceptions.SalesforceAuthenticationFailed) as info:
         Salesforce(
             username=USERNAME,

@@ -11,6 +11,7 @@ from simple_salesforce import Salesforce, exceptions
 
 from crmpulse_salesforce.sandbox.org import Org
 from crmpulse_salesforce.sandbox.server import SandboxServer
+from sfhelp import client
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -26,11 +27,7 @@ def server() -> Iterator[SandboxServer]:
 
 @pytest.fixture
 def sf(server: SandboxServer) -> Salesforce:
-    return Salesforce(
-        instance_url=server.base_url,
-        session_id=server.session_token,
-        session=server.http_session(),
-    )
+    return client(server)
 
 
 def _raw(server: SandboxServer, method: str, path: str, **kwargs: object) -> requests.Response:

@@ -10,6 +10,7 @@ from simple_salesforce import Salesforce, exceptions
 
 from crmpulse_salesforce.sandbox.org import Org
 from crmpulse_salesforce.sandbox.server import SandboxServer
+from sfhelp import client
 
 NPS = {
     "FullName": "Account.NPS__c",
@@ -33,11 +34,7 @@ def server() -> Iterator[SandboxServer]:
 
 @pytest.fixture
 def sf(server: SandboxServer) -> Salesforce:
-    return Salesforce(
-        instance_url=server.base_url,
-        session_id=server.session_token,
-        session=server.http_session(),
-    )
+    return client(server)
 
 
 def _tooling(sf: Salesforce, action: str, method: str = "GET", data: Any = None) -> Any:

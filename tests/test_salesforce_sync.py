@@ -8,10 +8,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
-from simple_salesforce import Salesforce
 
 from crmpulse import service, synth, writeback
 from crmpulse.errors import AuthError
@@ -34,26 +31,14 @@ from crmpulse_salesforce.sandbox.app import (
 from crmpulse_salesforce.sandbox.org import Org
 from crmpulse_salesforce.sandbox.seed import load
 from crmpulse_salesforce.sandbox.server import SandboxServer
+from sfhelp import client, key_pair
 
 TOKEN = "salesforce-sync-token"
 AS_OF = datetime(2026, 11, 20, tzinfo=UTC)
 PERIOD = Month.parse("2026-10")
 
 
-def _key_pair() -> tuple[bytes, bytes]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return private, public
-
-
-PRIVATE_KEY, PUBLIC_KEY = _key_pair()
+PRIVATE_KEY, PUBLIC_KEY = key_pair()
 
 
 @pytest.fixture(scope="module")
@@ -84,10 +69,6 @@ def connect(settings: Settings) -> SalesforceConnector:
     return SalesforceConnector(settings.salesforce, settings.sync, bulk_poll_seconds=0)
 
 
-def sdk(server: SandboxServer) -> Salesforce:
-    return Salesforce(instance_url=server.base_url, session_id=TOKEN, session=server.http_session())
-
-
 def test_write_back_lands_in_the_org_and_an_unchanged_rerun_writes_nothing(
     server: SandboxServer, tmp_path: Path
 ) -> None:
@@ -109,7 +90,7 @@ def test_write_back_lands_in_the_org_and_an_unchanged_rerun_writes_nothing(
             if v.level == "portfolio"
         }
 
-        sf = sdk(server)
+        sf = client(server)
         rows = sf.query_all("SELECT Id, crmpulse_nps__c FROM Account WHERE crmpulse_nps__c != null")
         got = {r["Id"]: writeback.format_value(r["crmpulse_nps__c"]) for r in rows["records"]}
         assert got == expected
@@ -252,7 +233,7 @@ def test_server_errors_are_retried(server: SandboxServer, tmp_path: Path) -> Non
 
 def test_surveys_from_a_custom_object(server: SandboxServer, tmp_path: Path) -> None:
     """Orgs without Feedback Management keep one answer per record of their own object."""
-    sf = sdk(server)
+    sf = client(server)
     sf.toolingexecute(
         "sobjects/CustomObject/",
         method="POST",
@@ -339,7 +320,7 @@ def test_large_change_sets_go_through_bulk_ingest(server: SandboxServer, tmp_pat
             for v in store.current_kpis(period=str(PERIOD), kpi="nps", level="contact")
             if v.value is not None
         }
-    rows = sdk(server).query_all(
+    rows = client(server).query_all(
         "SELECT Id, crmpulse_nps__c FROM Contact WHERE crmpulse_nps__c != null"
     )["records"]
     assert {r["Id"]: writeback.format_value(r["crmpulse_nps__c"]) for r in rows} == expected
@@ -349,7 +330,7 @@ def test_large_change_sets_go_through_bulk_ingest(server: SandboxServer, tmp_pat
 def test_a_field_hidden_from_the_integration_user_is_granted_not_recreated(
     server: SandboxServer, tmp_path: Path
 ) -> None:
-    sdk(server).toolingexecute(
+    client(server).toolingexecute(
         "sobjects/CustomField/",
         method="POST",
         data={
@@ -361,4 +342,4 @@ def test_a_field_hidden_from_the_integration_user_is_granted_not_recreated(
     created = connect(settings).ensure_targets(writeback.target_spec("crmpulse"))
     assert "Account.crmpulse_nps__c" not in created
     assert "Account.crmpulse_csat__c" in created
-    sdk(server).query("SELECT crmpulse_nps__c, crmpulse_csat__c FROM Account LIMIT 1")
+    client(server).query("SELECT crmpulse_nps__c, crmpulse_csat__c FROM Account LIMIT 1")

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 
-from pydantic import ValidationError
-
-from crmpulse.errors import InvalidRecordError
+from crmpulse.mapping import PropertyReader, normalized
 from crmpulse.model import (
     Account,
     Contact,
@@ -41,16 +38,12 @@ _LIFECYCLE = {
 }
 
 
-class _Fields:
-    """Typed readers over one object's string properties; errors name the property."""
+class _Fields(PropertyReader):
+    """Readers over one object's properties, plus its timestamps and associations."""
 
     def __init__(self, obj: RawObject) -> None:
+        super().__init__(obj.properties)
         self.obj = obj
-        self.props = obj.properties
-
-    def text(self, name: str) -> str | None:
-        value = self.props.get(name)
-        return value if value not in (None, "") else None
 
     def time(self, name: str) -> datetime | None:
         value = self.text(name)
@@ -63,18 +56,6 @@ class _Fields:
         except ValueError:
             raise ValueError(f"{name}={value!r} is not a datetime") from None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-    def number(self, name: str) -> Decimal | None:
-        value = self.text(name)
-        if value is None:
-            return None
-        try:
-            return Decimal(value)
-        except InvalidOperation:
-            raise ValueError(f"{name}={value!r} is not a number") from None
-
-    def flag(self, name: str) -> bool:
-        return (self.text(name) or "").lower() == "true"
 
     def first(self, association: str) -> str | None:
         ids = self.obj.associations.get(association) or []
@@ -185,12 +166,4 @@ def feedback_submission(obj: RawObject, source: str) -> SurveyResponse:
 
 def map_object(mapper: Mapper, obj: RawObject, source: str, stream: str) -> Record:
     """Run a mapper, turning any parse or validation failure into ``InvalidRecordError``."""
-    try:
-        return mapper(obj, source)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}" for e in exc.errors()
-        )
-        raise InvalidRecordError(problems, stream=stream, record_id=obj.id) from None
-    except ValueError as exc:
-        raise InvalidRecordError(str(exc), stream=stream, record_id=obj.id) from None
+    return normalized(lambda: mapper(obj, source), stream=stream, record_id=obj.id)

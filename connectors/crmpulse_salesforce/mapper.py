@@ -11,11 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
-from decimal import Decimal, InvalidOperation
 
-from pydantic import ValidationError
-
-from crmpulse.errors import InvalidRecordError
+from crmpulse.mapping import PropertyReader, normalized
 from crmpulse.model import (
     Account,
     Contact,
@@ -55,15 +52,8 @@ class FieldNames:
     became_customer: str = "Became_Customer_At__c"
 
 
-class Fields:
-    """Typed readers over one flat row; errors name the field."""
-
-    def __init__(self, row: Row) -> None:
-        self.row = row
-
-    def text(self, name: str) -> str | None:
-        value = self.row.get(name)
-        return value if value not in (None, "") else None
+class Fields(PropertyReader):
+    """Readers over one flat row, plus Salesforce's datetimes, dates and system fields."""
 
     def time(self, name: str) -> datetime | None:
         value = self.text(name)
@@ -82,18 +72,6 @@ class Fields:
         if value is None:
             raise ValueError(f"{name} is empty")
         return value
-
-    def number(self, name: str) -> Decimal | None:
-        value = self.text(name)
-        if value is None:
-            return None
-        try:
-            return Decimal(value)
-        except InvalidOperation:
-            raise ValueError(f"{name}={value!r} is not a number") from None
-
-    def flag(self, name: str) -> bool:
-        return (self.text(name) or "").lower() == "true"
 
     def common(self, source: str) -> dict[str, object]:
         updated = self.required_time("SystemModstamp")
@@ -268,12 +246,4 @@ def custom_survey(row: Row, source: str) -> SurveyResponse:
 
 def map_row(build: Callable[[], Record], row: Row, stream: str) -> Record:
     """Run a mapper, turning any parse or validation failure into ``InvalidRecordError``."""
-    try:
-        return build()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'record'}: {e['msg']}" for e in exc.errors()
-        )
-        raise InvalidRecordError(problems, stream=stream, record_id=row.get("Id")) from None
-    except ValueError as exc:
-        raise InvalidRecordError(str(exc), stream=stream, record_id=row.get("Id")) from None
+    return normalized(build, stream=stream, record_id=row.get("Id"))

@@ -8,32 +8,15 @@ login URLs on ``*.salesforce.com``), so :meth:`SandboxServer.http_session` retur
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from crmpulse.httpserver import BackgroundServer
+from crmpulse_salesforce.transport import make_session
 
 from .app import create_app
 from .org import Org
 from .state import SandboxState
-
-
-class LocalRedirectAdapter(HTTPAdapter):
-    """Send every request it handles to ``http://<netloc>``, keeping path and query."""
-
-    def __init__(self, netloc: str, **kwargs: Any) -> None:
-        self.netloc = netloc
-        super().__init__(**kwargs)
-
-    def send(
-        self, request: requests.PreparedRequest, *args: Any, **kwargs: Any
-    ) -> requests.Response:
-        """Rewrite the URL's scheme and host, then send as usual."""
-        parts = urlsplit(request.url or "")
-        request.url = urlunsplit(("http", self.netloc, parts.path, parts.query, parts.fragment))
-        return super().send(request, *args, **kwargs)
 
 
 class SandboxServer(BackgroundServer):
@@ -67,10 +50,6 @@ class SandboxServer(BackgroundServer):
         super().__init__(create_app(state), host, port, name="salesforce-sandbox")
 
     def http_session(self) -> requests.Session:
-        """A session routing all ``https://`` (and ``http://``) traffic to this server."""
-        session = requests.Session()
-        session.trust_env = False
-        adapter = LocalRedirectAdapter(f"{self.host}:{self.port}")
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        return session
+        """A session routing all ``https://`` (and ``http://``) traffic to this server: the
+        connector's own transport, pointed at this server's ``http://`` URL."""
+        return make_session(self.base_url)
