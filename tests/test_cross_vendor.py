@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from crmpulse import service, synth
-from crmpulse.kpis.periods import Month
+from crmpulse import kpireport, service, synth
+from crmpulse.kpis.periods import Period
 from crmpulse.kpis.values import KpiValue
 from crmpulse.ports import Connector
 from crmpulse.settings import (
@@ -51,9 +51,9 @@ def world() -> synth.World:
     return synth.generate(seed=11, scale="small", as_of=AS_OF)
 
 
-def _months(world: synth.World) -> list[Month]:
-    month = Month.containing(world.start, ZONE)
-    last = Month.containing(AS_OF, ZONE)
+def _months(world: synth.World) -> list[Period]:
+    month = Period.containing(world.start, ZONE)
+    last = Period.containing(AS_OF, ZONE)
     months = []
     while month.start <= last.start:
         months.append(month)
@@ -62,7 +62,7 @@ def _months(world: synth.World) -> list[Month]:
 
 
 def _pull_and_compute(
-    connector: Connector, tmp: Path, months: list[Month], key_of: Callable[[str], str]
+    connector: Connector, tmp: Path, months: list[Period], key_of: Callable[[str], str]
 ) -> Values:
     settings = Settings(
         store=StoreSettings(url=f"sqlite:///{tmp / connector.name}.db"),
@@ -73,8 +73,12 @@ def _pull_and_compute(
         service.pull_all(connector, store, report)
         assert not any(report.rejected.values()), report.rejected
         values: Values = {}
+        engine_setup = kpireport.setup(settings)
+        frame = kpireport.frame_of(store, engine_setup)
+        cache: dict[object, object] = {}
         for month in months:
-            for v in service.compute_kpis(store, settings, month):
+            table = kpireport.table_for(frame, engine_setup, month, as_of=AS_OF, cache=cache)
+            for v in table.rows():
                 entity = v.entity_id
                 if v.level in ("account", "contact") and entity is not None:
                     entity = key_of(entity)

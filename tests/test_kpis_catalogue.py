@@ -18,8 +18,9 @@ EXPECTED_PROPERTIES = {
 }
 
 
-def test_catalogue_names_and_properties() -> None:
-    assert {d.name: d.property for d in CATALOGUE} == EXPECTED_PROPERTIES
+def test_properties_already_in_crms_keep_their_names() -> None:
+    written = {d.name: d.property for d in CATALOGUE}
+    assert {name: written[name] for name in EXPECTED_PROPERTIES} == EXPECTED_PROPERTIES
 
 
 def test_names_and_properties_are_unique() -> None:
@@ -30,21 +31,34 @@ def test_names_and_properties_are_unique() -> None:
 @pytest.mark.parametrize("definition", CATALOGUE, ids=lambda d: d.name)
 def test_every_definition_is_complete(definition: KpiDefinition) -> None:
     assert definition.property.startswith("crmpulse_")
-    assert definition.property_type == "number"
+    assert definition.property_type in {"number", "string"}
     assert definition.direction in {"higher", "lower"}
-    assert definition.window == "calendar month"
-    assert definition.levels == ("portfolio", "segment", "account", "contact")
+    assert definition.window == "period"
+    assert definition.levels
+    assert set(definition.levels) <= {"portfolio", "segment", "account", "contact"}
     assert definition.formula_version >= 1
     assert definition.formula
     assert definition.edge_cases
-    assert definition.unit in {"points", "%", "score", "hours"}
+    assert definition.unit in {
+        "points",
+        "%",
+        "score",
+        "hours",
+        "tickets",
+        "customers",
+        "currency",
+        "band",
+    }
+    assert definition.change in {"points", "pp", "percent"}
+    if definition.unit == "%":
+        assert definition.change == "pp", "rates change in percentage points"
 
 
 def test_get() -> None:
     assert get("nps").unit == "points"
     assert get("nps").scale == "-100..100"
     with pytest.raises(KeyError, match="known: nps"):
-        get("ltv")
+        get("no_such_kpi")
 
 
 def test_property_prefix_is_enforced() -> None:
@@ -60,6 +74,7 @@ def test_markdown_has_a_row_and_a_section_per_kpi() -> None:
     assert text.startswith("# KPI reference\n")
     for definition in CATALOGUE:
         assert f"| `{definition.name}` |" in text
-        assert f"## `{definition.name}` — {definition.label}" in text
-        assert f"`{definition.property}`" in text
+        assert f"### `{definition.name}` — {definition.label}" in text
+        if definition.writeback:
+            assert f"`{definition.property}`" in text
         assert definition.formula in text

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from crmpulse import service, synth, writeback
 from crmpulse.errors import AuthError
-from crmpulse.kpis.periods import Month
+from crmpulse.kpis.periods import Period
 from crmpulse.settings import (
     KpiSettings,
     SalesforceSettings,
@@ -35,7 +35,7 @@ from sfhelp import client, key_pair
 
 TOKEN = "salesforce-sync-token"
 AS_OF = datetime(2026, 11, 20, tzinfo=UTC)
-PERIOD = Month.parse("2026-10")
+PERIOD = Period.parse("2026-10")
 
 
 PRIVATE_KEY, PUBLIC_KEY = key_pair()

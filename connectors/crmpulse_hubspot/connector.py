@@ -4,7 +4,8 @@ Full loads walk the v3 list endpoint (100 per call, associations inline, no 10,0
 Incremental pulls search on the last-modified property from the cursor, oldest first, 200 per call,
 and batch-read the page's associations through v4 (one call per association type per page). When
 a search walk reaches HubSpot's 10,000-result cap it starts a new window from the last timestamp
-seen.
+seen. Engagements (calls, e-mails, meetings, notes, tasks) are ordinary objects to these APIs: one
+stream each, all landing in the store's activities.
 
 Write-back batch-updates the KPI properties of companies and contacts, and upserts KPI snapshot
 records into a custom object (``crmpulse_kpi_snapshot``) by their unique key. Custom objects need
@@ -38,7 +39,7 @@ from crmpulse.ports import (
 from crmpulse.settings import HubSpotSettings, SyncSettings
 from crmpulse_hubspot import mapper
 from crmpulse_hubspot.client import ForbiddenError, HubSpotClient, RawObject, RawSchema
-from crmpulse_hubspot.schema import OBJECTS, ObjectSchema
+from crmpulse_hubspot.schema import ENGAGEMENTS, READABLE, ObjectSchema
 
 log = structlog.get_logger("crmpulse.hubspot")
 
@@ -66,13 +67,13 @@ class HubSpotStream(StreamSpec):
     @property
     def schema(self) -> ObjectSchema:
         """The object's schema entry."""
-        return OBJECTS[self.crm_object]
+        return READABLE[self.crm_object]
 
 
 def _stream(
     name: str, entity: str, associations: tuple[str, ...], fn: mapper.Mapper
 ) -> HubSpotStream:
-    schema = OBJECTS[name]
+    schema = READABLE[name]
     return HubSpotStream(
         name=name,
         entity=entity,
@@ -89,6 +90,10 @@ STREAMS: tuple[HubSpotStream, ...] = (
     _stream("deals", "deals", ("companies", "contacts"), mapper.deal),
     _stream("tickets", "tickets", ("companies", "contacts"), mapper.ticket),
     _stream("feedback_submissions", "surveys", ("contacts", "tickets"), mapper.feedback_submission),
+    *(
+        _stream(name, "activities", ("contacts", "companies"), mapper.engagement_mapper(name))
+        for name in ENGAGEMENTS
+    ),
 )
 
 
@@ -134,7 +139,7 @@ class HubSpotConnector:
         """Why HubSpot refused the snapshot object (no custom objects on this portal)."""
 
     def streams(self) -> Sequence[StreamSpec]:
-        """Companies first, so contacts and tickets find their accounts."""
+        """Companies first, so contacts and tickets find their accounts; engagements last."""
         return STREAMS
 
     def close(self) -> None:

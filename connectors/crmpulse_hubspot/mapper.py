@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
+from typing import Literal
 
 from crmpulse.mapping import PropertyReader, normalized
 from crmpulse.model import (
     Account,
+    Activity,
+    ActivityKind,
     Contact,
     Deal,
     LifecycleStage,
@@ -22,7 +26,7 @@ from crmpulse.model import (
     Ticket,
 )
 from crmpulse_hubspot.client import RawObject
-from crmpulse_hubspot.schema import SURVEY_SCALES
+from crmpulse_hubspot.schema import DIRECTION_PROPERTIES, SURVEY_SCALES
 
 Mapper = Callable[[RawObject, str], Record]
 
@@ -162,6 +166,53 @@ def feedback_submission(obj: RawObject, source: str) -> SurveyResponse:
         contact_id=f.first("contacts") or f.text("hs_contact_id"),
         ticket_id=f.first("tickets"),
     )
+
+
+ENGAGEMENT_KINDS: dict[str, ActivityKind] = {
+    "calls": ActivityKind.CALL,
+    "emails": ActivityKind.EMAIL,
+    "meetings": ActivityKind.MEETING,
+    "notes": ActivityKind.NOTE,
+    "tasks": ActivityKind.TASK,
+}
+"""Engagement object type -> activity kind."""
+
+DIRECTIONS: dict[str, Literal["inbound", "outbound"]] = {
+    "INBOUND": "inbound",  # hs_call_direction
+    "OUTBOUND": "outbound",
+    "INCOMING_EMAIL": "inbound",  # hs_email_direction
+    "EMAIL": "outbound",
+}
+"""Direction property values -> direction. ``FORWARDED_EMAIL`` (an e-mail a rep forwarded into
+the CRM) says nothing about who wrote it, so it maps to no direction, as unknown values do."""
+
+
+def engagement(obj: RawObject, source: str, object_type: str) -> Activity:
+    """A HubSpot call, e-mail, meeting, note or task as an ``Activity``.
+
+    It occurred at ``hs_timestamp`` (required by HubSpot on create; the creation time if absent);
+    the direction of calls and e-mails comes from ``hs_call_direction`` / ``hs_email_direction``.
+    """
+    f = _Fields(obj)
+    direction_property = DIRECTION_PROPERTIES.get(object_type)
+    direction = None
+    if direction_property is not None:
+        direction = DIRECTIONS.get((f.text(direction_property) or "").upper())
+    return Activity(
+        **f.common(source),
+        activity_kind=ENGAGEMENT_KINDS[object_type],
+        occurred_at=f.time("hs_timestamp") or obj.created_at,
+        direction=direction,
+        account_id=f.first("companies"),
+        contact_id=f.first("contacts"),
+    )
+
+
+def engagement_mapper(object_type: str) -> Mapper:
+    """The mapper of one engagement object type (``calls``)."""
+    if object_type not in ENGAGEMENT_KINDS:
+        raise KeyError(f"{object_type!r} is not an engagement object")
+    return partial(engagement, object_type=object_type)
 
 
 def map_object(mapper: Mapper, obj: RawObject, source: str, stream: str) -> Record:

@@ -160,17 +160,53 @@ FEEDBACK_SUBMISSIONS = ObjectSchema(
     defaults=("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
 )
 
-# Engagements (activities). Served by the emulator; pulled by a later stream.
 ENGAGEMENT_PROPERTIES: dict[str, PropertyType] = {
     "hs_object_id": "number",
     "hs_createdate": "datetime",
     "hs_lastmodifieddate": "datetime",
     "hs_timestamp": "datetime",
 }
+"""Properties every engagement object has; ``hs_timestamp`` is when the activity happened."""
+
+DIRECTION_PROPERTIES: dict[str, str] = {
+    "calls": "hs_call_direction",
+    "emails": "hs_email_direction",
+}
+"""Engagement object -> the property saying who started it (the other engagements have none)."""
+
+
+def _engagement(name: str, type_id: str, singular: str) -> ObjectSchema:
+    direction = DIRECTION_PROPERTIES.get(name)
+    extra: dict[str, PropertyType] = {direction: "enumeration"} if direction else {}
+    return ObjectSchema(
+        name=name,
+        type_id=type_id,
+        singular=singular,
+        modified_property="hs_lastmodifieddate",
+        properties={**ENGAGEMENT_PROPERTIES, **extra},
+        defaults=("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
+    )
+
+
+ENGAGEMENTS: dict[str, ObjectSchema] = {
+    s.name: s
+    for s in (
+        _engagement("calls", "0-48", "call"),
+        _engagement("emails", "0-49", "email"),
+        _engagement("meetings", "0-47", "meeting"),
+        _engagement("notes", "0-46", "note"),
+        _engagement("tasks", "0-27", "task"),
+    )
+}
+"""Engagement objects (activities), as crmpulse reads them."""
 
 OBJECTS: dict[str, ObjectSchema] = {
     s.name: s for s in (COMPANIES, CONTACTS, DEALS, TICKETS, FEEDBACK_SUBMISSIONS)
 }
+"""The non-engagement objects crmpulse reads."""
+
+READABLE: dict[str, ObjectSchema] = {**OBJECTS, **ENGAGEMENTS}
+"""Every object crmpulse reads, by name."""
 
 SURVEY_SCALES: dict[str, tuple[int, int]] = {"NPS": (0, 10), "CSAT": (1, 5), "CES": (1, 7)}
 """Answer scales of the portal's surveys (HubSpot stores only the value in ``hs_value``)."""

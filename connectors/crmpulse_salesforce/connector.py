@@ -8,7 +8,11 @@ at or after the cursor, minus the overlap window, and skip what was already seen
 Writing: our fields are created through the Tooling API when missing and granted to a
 permission set (a field created by API is invisible until granted); values go out through sObject
 Collections, 200 rows per call, or a Bulk API 2.0 ingest job past ``bulk_write_threshold``; KPI
-snapshots are upserted by their external id. Collections report no modification stamp, so our
+snapshots are upserted by their external id.
+
+Activities are two streams: Task (e-mails, calls, notes, tasks; an e-mail's direction comes from
+its Enhanced Email ``EmailMessage``, one query per 500 e-mail tasks of a page) and Event
+(meetings). Collections report no modification stamp, so our
 own writes come back once on the next pull (one query call per 2,000 rows) and change nothing.
 """
 
@@ -20,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from crmpulse.errors import InvalidRecordError
-from crmpulse.model import Record
+from crmpulse.model import ActivityKind, Record
 from crmpulse.ports import (
     CallStats,
     Cursor,
@@ -72,6 +76,10 @@ def _with_names(
 
 def _custom_survey(source: str, row: Row) -> Record:
     return mapper.custom_survey(row, source)
+
+
+def _event(source: str, row: Row) -> Record:
+    return mapper.event(row, source)
 
 
 class SalesforceConnector:
@@ -173,12 +181,18 @@ class SalesforceConnector:
             for row in rows:
                 ids = tuple(roles.get(row.get("Id") or "", ()))
                 keep(functools.partial(mapper.opportunity, row, source, ids), row)
+        elif name == "tasks":
+            incoming = self._email_directions(rows)
+            for row in rows:
+                flag = incoming.get(row.get("Id") or "")
+                keep(functools.partial(mapper.task, row, source, flag), row)
         else:
             build: Callable[[Row], Record] = {
                 "accounts": functools.partial(_with_names, mapper.account, source, names),
                 "contacts": functools.partial(_with_names, mapper.contact, source, names),
                 "tickets": functools.partial(_with_names, mapper.case, source, names),
                 "surveys": functools.partial(_custom_survey, source),
+                "events": functools.partial(_event, source),
             }[name]
             for row in rows:
                 keep(functools.partial(build, row), row)
@@ -201,6 +215,29 @@ class SalesforceConnector:
                             (not primary, str(r["ContactId"]))
                         )
         return {k: [c for _p, c in sorted(v)] for k, v in roles.items()}
+
+    def _email_directions(self, rows: list[Row]) -> dict[str, bool]:
+        """``Incoming`` of the Enhanced Email message behind each e-mail task of a page.
+
+        Only e-mail tasks are looked up, so a page without any costs no call.
+        """
+        ids = [
+            str(r["Id"])
+            for r in rows
+            if r.get("Id")
+            and mapper.task_kind(r.get("TaskSubtype"), r.get("Type")) is ActivityKind.EMAIL
+        ]
+        incoming: dict[str, bool] = {}
+        for chunk in _chunks(ids, IN_CHUNK):
+            text = soql.select(
+                schema.EMAIL_MESSAGE_FIELDS, "EmailMessage", f"ActivityId IN {soql.id_list(chunk)}"
+            )
+            # Deleted tasks take their messages to the recycle bin: ask queryAll for those too.
+            for found in self.client.query_pages(text, include_deleted=True):
+                for r in found:
+                    if r.get("ActivityId"):
+                        incoming[str(r["ActivityId"])] = (r.get("Incoming") or "").lower() == "true"
+        return incoming
 
     def _map_feedback(
         self,

@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from typing import Literal
 
 from crmpulse.mapping import PropertyReader, normalized
 from crmpulse.model import (
     Account,
+    Activity,
+    ActivityKind,
     Contact,
     Deal,
     LifecycleStage,
@@ -242,6 +245,97 @@ def custom_survey(row: Row, source: str) -> SurveyResponse:
         contact_id=f.text("Contact__c"),
         ticket_id=f.text("Case__c"),
     )
+
+
+CONTACT_PREFIX = "003"
+"""Key prefix of Contact ids: a Task's ``WhoId`` may also be a Lead (``00Q``)."""
+ACCOUNT_PREFIX = "001"
+
+TASK_SUBTYPES: dict[str, ActivityKind] = {
+    "Email": ActivityKind.EMAIL,
+    "ListEmail": ActivityKind.EMAIL,
+    "Call": ActivityKind.CALL,
+}
+"""``Task.TaskSubtype`` values that name a kind; the rest (``Task``, ``Cadence``, ``LinkedIn``)
+fall back to ``Type``."""
+
+TASK_TYPES: dict[str, ActivityKind] = {
+    "Email": ActivityKind.EMAIL,
+    "Call": ActivityKind.CALL,
+    "Note": ActivityKind.NOTE,
+}
+"""``Task.Type`` values that name a kind. ``Call`` and ``Email`` are standard picklist values
+(tasks logged before ``TaskSubtype`` existed carry only them); ``Note`` is a value orgs add to log
+notes as tasks. Anything else is a plain task."""
+
+CALL_TYPES: dict[str, Literal["inbound", "outbound"]] = {
+    "Inbound": "inbound",
+    "Outbound": "outbound",
+}
+"""``Task.CallType`` -> direction; ``Internal`` calls have none."""
+
+
+def task_kind(subtype: str | None, task_type: str | None) -> ActivityKind:
+    """Which activity a Task is: ``TaskSubtype`` first, then ``Type``, else a task."""
+    return TASK_SUBTYPES.get(subtype or "") or TASK_TYPES.get(task_type or "") or ActivityKind.TASK
+
+
+def _prefixed(value: str | None, prefix: str) -> str | None:
+    return value if value is not None and value.startswith(prefix) else None
+
+
+def task(row: Row, source: str, incoming: bool | None = None) -> Activity:
+    """A Task as an e-mail, call, note or task ``Activity``.
+
+    It occurred at ``CompletedDateTime`` (when it was done), else at ``CreatedDate`` (when it was
+    logged): ``ActivityDate`` is a due date, date-only and possibly in the future, so it is not
+    used. Calls take their direction from ``CallType``; e-mails from their ``EmailMessage``
+    (``incoming``, ``None`` when the org has no Enhanced Email record for the task). The contact is
+    ``WhoId`` when it is a Contact (not a Lead); the account is ``AccountId`` (which Salesforce
+    derives from ``WhatId`` or the contact), else ``WhatId`` when it is an Account.
+    """
+    f = Fields(row)
+    kind = task_kind(f.text("TaskSubtype"), f.text("Type"))
+    direction: Literal["inbound", "outbound"] | None = None
+    if kind is ActivityKind.CALL:
+        direction = CALL_TYPES.get(f.text("CallType") or "")
+    elif kind is ActivityKind.EMAIL and incoming is not None:
+        direction = "inbound" if incoming else "outbound"
+    return Activity(
+        **f.common(source),
+        activity_kind=kind,
+        occurred_at=f.time("CompletedDateTime") or f.required_time("CreatedDate"),
+        direction=direction,
+        **_parties(f),
+    )
+
+
+def event(row: Row, source: str) -> Activity:
+    """An Event as a meeting ``Activity``, occurring at ``StartDateTime``.
+
+    ``ActivityDateTime`` equals it on timed events; an all-day event may carry only its
+    ``ActivityDate`` (placed at noon UTC, as dates are everywhere here).
+    """
+    f = Fields(row)
+    occurred = (
+        f.time("StartDateTime")
+        or f.time("ActivityDateTime")
+        or f.time("ActivityDate")
+        or f.required_time("CreatedDate")
+    )
+    return Activity(
+        **f.common(source),
+        activity_kind=ActivityKind.MEETING,
+        occurred_at=occurred,
+        **_parties(f),
+    )
+
+
+def _parties(f: Fields) -> dict[str, str | None]:
+    return {
+        "account_id": f.text("AccountId") or _prefixed(f.text("WhatId"), ACCOUNT_PREFIX),
+        "contact_id": _prefixed(f.text("WhoId"), CONTACT_PREFIX),
+    }
 
 
 def map_row(build: Callable[[], Record], row: Row, stream: str) -> Record:

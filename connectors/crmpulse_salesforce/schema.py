@@ -37,6 +37,9 @@ SURVEY_ANSWER_FIELDS = (
     "Question.QuestionType",
     "Question.DeveloperName",
 )
+EMAIL_MESSAGE_FIELDS = ("ActivityId", "Incoming")
+"""What tells an e-mail Task's direction: its Enhanced Email ``EmailMessage`` (``ActivityId`` is
+the Task, ``Incoming`` true for received mail). Task itself has no direction field."""
 CUSTOM_SURVEY_FIELDS = (
     "Survey_Type__c",
     "Score__c",
@@ -66,7 +69,7 @@ def field_names(settings: SalesforceSettings) -> FieldNames:
 
 
 def streams(settings: SalesforceSettings) -> tuple[SalesforceStream, ...]:
-    """Every stream, parents first."""
+    """Every stream, parents first; activities (Task, Event) last."""
     n = field_names(settings)
 
     def stream(name: str, entity: str, sobject: str, *fields: str) -> SalesforceStream:
@@ -136,6 +139,30 @@ def streams(settings: SalesforceSettings) -> tuple[SalesforceStream, ...]:
             n.first_response,
         ),
         surveys,
+        stream(
+            "tasks",
+            "activities",
+            "Task",
+            "TaskSubtype",
+            "Type",
+            "CallType",
+            "IsClosed",
+            "CompletedDateTime",
+            "WhoId",
+            "WhatId",
+            "AccountId",
+        ),
+        stream(
+            "events",
+            "activities",
+            "Event",
+            "StartDateTime",
+            "ActivityDateTime",
+            "ActivityDate",
+            "WhoId",
+            "WhatId",
+            "AccountId",
+        ),
     )
 
 

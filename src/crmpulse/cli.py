@@ -16,9 +16,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from crmpulse import logs, plugins, service
+from crmpulse import kpireport, logs, plugins, service
 from crmpulse.errors import ConfigError, CrmPulseError
-from crmpulse.kpis.periods import Month
+from crmpulse.kpis.periods import Period
+from crmpulse.kpis.values import LEVELS, Level
 from crmpulse.settings import Settings, load_settings
 from crmpulse.store import Store
 from crmpulse.terminal import SyncProgress, kpi_table, summary_panel
@@ -40,7 +41,12 @@ ConfigOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON document")]
 PeriodOption = Annotated[
-    str | None, typer.Option("--period", help="calendar month YYYY-MM (default: last full month)")
+    str | None,
+    typer.Option(
+        "--period",
+        help="period: YYYY-MM, YYYY-Qn, YYYY-Www, YYYY-MM-DD or YYYY (default: the last full "
+        "period of kpi.grain)",
+    ),
 ]
 
 
@@ -55,13 +61,18 @@ def _fail(exc: CrmPulseError) -> typer.Exit:
     return typer.Exit(2 if isinstance(exc, ConfigError) else 1)
 
 
-def _period(text: str | None, settings: Settings) -> Month:
+def _period(text: str | None, settings: Settings) -> Period:
     try:
         return (
-            Month.parse(text, settings.kpi.timezone) if text else service.default_period(settings)
+            Period.parse(text, settings.kpi.timezone)
+            if text
+            else kpireport.default_period(settings)
         )
     except ValueError as exc:
-        raise ConfigError(f"--period {text!r}: {exc}", hint="use YYYY-MM, e.g. 2026-10") from None
+        raise ConfigError(
+            f"--period {text!r}: {exc}",
+            hint="use YYYY-MM (month), YYYY-Qn, YYYY-Www, YYYY-MM-DD or YYYY, e.g. 2026-10",
+        ) from None
 
 
 @app.command()
@@ -114,46 +125,55 @@ def _print_plan(report: service.SyncReport) -> None:
         out.print(f"  … and {len(report.plan) - 50} more")
 
 
+LevelOption = Annotated[
+    str | None,
+    typer.Option("--level", help="portfolio, segment, account or contact (default: all in --json)"),
+]
+
+
 @app.command()
 def kpis(
     config: ConfigOption = None,
     as_json: JsonOption = False,
     period: PeriodOption = None,
+    level: LevelOption = None,
+    catalogue: Annotated[
+        bool, typer.Option("--catalogue", help="print the KPI catalogue (definitions) and exit")
+    ] = False,
 ) -> None:
-    """Show the KPIs for a period, computed from the records in the store."""
+    """Show every KPI for a period with trends (previous period, last year) and targets."""
+    if catalogue:
+        from crmpulse.kpis.catalogue import render_markdown
+
+        out.print(render_markdown(), markup=False, highlight=False)
+        return
     try:
         settings = _settings(config)
-        month = _period(period, settings)
+        chosen = _period(period, settings)
+        levels = _levels(level)
         with Store.open(settings.store.url) as store:
-            if store.count("surveys") + store.count("tickets") == 0:
+            if sum(store.count(e) for e in ("surveys", "tickets", "deals", "accounts")) == 0:
                 raise ConfigError(
                     f"the store at {settings.store.url} holds no records",
                     hint="run `crmpulse sync` (or `crmpulse demo`) first",
                 )
-            values = service.compute_kpis(store, settings, month)
-            previous = service.compute_kpis(store, settings, month.previous())
+            report = kpireport.kpi_report(store, settings, chosen, levels=levels)
     except CrmPulseError as exc:
         raise _fail(exc) from None
     if as_json:
-        doc = {
-            "period": str(month),
-            "values": [
-                {
-                    "kpi": v.kpi,
-                    "level": v.level,
-                    "entity_id": v.entity_id,
-                    "period": v.period,
-                    "value": v.value,
-                    "n": v.n,
-                    "formula_version": v.formula_version,
-                    "margin_of_error": v.margin_of_error,
-                }
-                for v in values
-            ],
-        }
-        out.print_json(json.dumps(doc))
+        out.print_json(json.dumps(report.as_json()))
         return
-    out.print(kpi_table(values, previous, month))
+    out.print(kpi_table(report))
+
+
+def _levels(text: str | None) -> tuple[Level, ...]:
+    if text is None:
+        return LEVELS
+    if text not in LEVELS:
+        raise ConfigError(
+            f"--level {text!r} is not a level", hint=f"use one of {', '.join(LEVELS)}"
+        )
+    return (text,)
 
 
 @app.command()

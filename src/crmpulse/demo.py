@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from crmpulse import plugins, service, synth
+from crmpulse import kpireport, plugins, service, synth
 from crmpulse.ports import Connector
 from crmpulse.settings import Settings, StoreSettings
 from crmpulse.store import Store
@@ -60,10 +60,9 @@ def run_demo(
                 report = service.run_sync(
                     connector, store, demo_settings, trigger="demo", progress=progress.advance
                 )
-            month = service.default_period(demo_settings)
-            values = service.compute_kpis(store, demo_settings, month)
-            previous = service.compute_kpis(store, demo_settings, month.previous())
-        out.print(kpi_table(values, previous, month))
+            month = kpireport.default_period(demo_settings)
+            kpi_report = kpireport.kpi_report(store, demo_settings, month)
+        out.print(kpi_table(kpi_report))
         _show_read_back(plugin, connector, report, out)
         connector.close()
     out.print(summary_panel(report))

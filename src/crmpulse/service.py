@@ -16,10 +16,9 @@ import structlog
 
 from crmpulse import writeback
 from crmpulse.errors import CrmPulseError, RetriableError
-from crmpulse.kpis import engine
-from crmpulse.kpis.periods import Month, last_complete
+from crmpulse.kpireport import compute_kpis, default_period
+from crmpulse.kpis.periods import Period
 from crmpulse.kpis.values import KpiValue
-from crmpulse.model import Account, Contact, SurveyResponse, Ticket
 from crmpulse.ports import (
     Connector,
     Cursor,
@@ -92,14 +91,6 @@ class SyncReport:
         }
 
 
-def default_period(settings: Settings, now: datetime | None = None) -> Month:
-    """The configured period, or the last complete calendar month in the business time zone."""
-    tz = settings.kpi.timezone
-    if settings.kpi.period:
-        return Month.parse(settings.kpi.period, tz)
-    return last_complete(now or datetime.now(UTC), tz)
-
-
 def pull_all(
     connector: Connector, store: Store, report: SyncReport, progress: ProgressHook | None = None
 ) -> None:
@@ -125,23 +116,11 @@ def pull_all(
         report.rejected[stream.name] = rejected
 
 
-def compute_kpis(store: Store, settings: Settings, period: Month) -> list[KpiValue]:
-    """Every KPI of the catalogue for ``period`` from the records in the store."""
-    return engine.compute(
-        accounts=(r for r in store.iter_records("accounts") if isinstance(r, Account)),
-        contacts=(r for r in store.iter_records("contacts") if isinstance(r, Contact)),
-        tickets=(r for r in store.iter_records("tickets") if isinstance(r, Ticket)),
-        surveys=(r for r in store.iter_records("surveys") if isinstance(r, SurveyResponse)),
-        period=period,
-        csat_satisfied_min=settings.kpi.csat_satisfied_min,
-    )
-
-
 def plan_writeback(
     store: Store,
     source: str,
     values: list[KpiValue],
-    period: Month,
+    period: Period,
     group: str,
     *,
     snapshots: bool = True,
@@ -282,7 +261,7 @@ def run_sync(
     dry_run: bool = False,
     trigger: str = "cli",
     progress: ProgressHook | None = None,
-    period: Month | None = None,
+    period: Period | None = None,
 ) -> SyncReport:
     """Pull, compute, write back: one whole sync run, recorded in the store's run log."""
     started = time.perf_counter()

@@ -20,6 +20,8 @@ from pydantic_settings import (
 )
 
 from crmpulse.errors import ConfigError
+from crmpulse.kpis.calendar import CalendarConfig
+from crmpulse.kpis.periods import Grain
 
 DEFAULT_CONFIG_FILE = Path("crmpulse.toml")
 
@@ -136,12 +138,43 @@ class KpiSettings(_Section):
 
     period: str | None = Field(
         default=None,
-        description="calendar month YYYY-MM to compute and write back; default: last full month",
+        description="period to compute and write back (YYYY-MM, YYYY-Qn, YYYY-Www, YYYY-MM-DD or "
+        "YYYY); default: the last complete period of `grain`",
     )
+    grain: Grain = Field(default="month", description="default period length")
     csat_satisfied_min: float = Field(
-        default=4, description="lowest CSAT score counted as satisfied on a 1-5 scale"
+        default=4, ge=1, le=5, description="lowest CSAT score counted as satisfied on a 1-5 scale"
     )
-    timezone: str = Field(default="UTC", description="IANA zone the calendar periods are cut in")
+    timezone: str = Field(default="UTC", description="IANA zone the periods are cut in")
+    calendar: CalendarConfig = Field(
+        default_factory=CalendarConfig,
+        description="business hours for the business-hours service KPIs (zone, weekly hours, "
+        "holidays)",
+    )
+    recontact_days: float = Field(
+        default=7, gt=0, description="window for recontact and first-contact resolution"
+    )
+    conversion_days: float = Field(
+        default=90, gt=0, description="days a lead has to become a customer (conversion cohort)"
+    )
+    revenue_window_days: float = Field(
+        default=365, gt=0, description="trailing revenue window for GRR, NRR and LTV"
+    )
+    gross_margin: float = Field(default=1.0, gt=0, le=1, description="gross margin for LTV")
+    engagement_target: float = Field(
+        default=20, gt=0, description="activity points per 30 days that make engagement 100"
+    )
+    health_file: Path | None = Field(
+        default=None, description="health model TOML (default: the shipped model)"
+    )
+    health_window_days: int = Field(
+        default=90, ge=1, description="trailing days the health score's measures are read over"
+    )
+    targets_file: Path | None = Field(default=None, description="KPI targets TOML")
+    feedback: bool = Field(
+        default=True,
+        description="analyse survey comments (sentiment, themes) when the text extra is installed",
+    )
 
 
 class WriteBackSettings(_Section):

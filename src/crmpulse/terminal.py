@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from types import TracebackType
 
 from rich.console import Console, Group
@@ -18,9 +17,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from crmpulse.kpireport import KpiReport
 from crmpulse.kpis import catalogue
-from crmpulse.kpis.periods import Month
-from crmpulse.kpis.values import KpiValue
+from crmpulse.kpis.compare import Compared
 from crmpulse.service import SyncReport
 
 
@@ -73,69 +72,118 @@ class SyncProgress:
             self._progress.update(task, total=None)
 
 
-def _fmt(value: float | None, unit: str) -> str:
+def _fmt(value: float | None, unit: str, text: str | None = None) -> str:
+    if text is not None:
+        return text
     if value is None:
         return "[dim]—[/]"
     if unit == "%":
         return f"{value:.1f}%"
     if unit == "hours":
         return f"{value:.1f} h"
+    if unit == "currency":
+        return f"{value:,.0f}"
+    if unit in {"tickets", "customers"}:
+        return f"{value:,.0f}"
     return f"{value:.1f}"
 
 
-def _delta(now: float | None, before: float | None, higher_is_better: bool, unit: str) -> str:
-    if now is None or before is None:
+def _change(row: Compared, yoy: bool = False) -> str:
+    delta = row.change_yoy if yoy else row.change
+    if delta is None:
         return "[dim]—[/]"
-    change = now - before
-    if abs(change) < 0.05:
+    definition = catalogue.get(row.value.kpi)
+    if abs(delta) < 0.05:
         return "[dim]±0[/]"
-    good = (change > 0) == higher_is_better
-    suffix = " pp" if unit == "%" else (" h" if unit == "hours" else "")
-    arrow = "▲" if change > 0 else "▼"
+    good = (delta > 0) == (definition.direction == "higher")
+    suffix = {"pp": " pp", "percent": "%"}.get(definition.change, "")
+    if definition.change == "points" and definition.unit == "hours":
+        suffix = " h"
+    arrow = "▲" if delta > 0 else "▼"
     colour = "green" if good else "red"
-    return f"[{colour}]{arrow} {abs(change):.1f}{suffix}[/]"
+    return f"[{colour}]{arrow} {abs(delta):.1f}{suffix}[/]"
 
 
-def kpi_table(values: Sequence[KpiValue], previous: Iterable[KpiValue], period: Month) -> Group:
-    """Portfolio KPIs with their change against the previous month, and a segment breakdown."""
-    before = {(v.kpi, v.level, v.entity_id): v.value for v in previous}
-    table = Table(title=f"Portfolio KPIs — {period}", title_justify="left", show_lines=False)
+def _target(row: Compared) -> str:
+    if row.target is None:
+        return ""
+    unit = catalogue.get(row.value.kpi).unit
+    mark = "" if row.met is None else (" [green]✓[/]" if row.met else " [red]✗[/]")
+    rate = "" if row.attainment is None else f" ({row.attainment:.0f}%)"
+    return f"{_fmt(row.target, unit)}{rate}{mark}"
+
+
+def kpi_table(report: KpiReport) -> Group:
+    """The catalogue for the portfolio: value, trends, target; then segments, themes, alerts."""
+    period = report.period
+    flag = " [yellow](partial: the period is still running)[/]" if report.partial else ""
+    table = Table(title=f"Portfolio KPIs — {period}{flag}", title_justify="left")
     table.add_column("KPI")
     table.add_column("value", justify="right")
     table.add_column(f"vs {period.previous()}", justify="right")
+    table.add_column(f"vs {period.same_last_year()}", justify="right")
+    table.add_column("target", justify="right")
     table.add_column("n", justify="right")
     table.add_column("±95%", justify="right")
-    by_key = {(v.kpi, v.level, v.entity_id): v for v in values}
+    by_key = {(r.value.kpi, r.value.level, r.value.entity_id): r for r in report.rows}
+    family = None
     for d in catalogue.CATALOGUE:
-        v = by_key.get((d.name, "portfolio", None))
-        if v is None:
+        row = by_key.get((d.name, "portfolio", None))
+        if row is None:
             continue
+        if d.family != family:
+            family = d.family
+            table.add_section()
+        v = row.value
         moe = f"{v.margin_of_error:.1f}" if v.margin_of_error is not None else ""
+        label = d.label + (" [yellow]*[/]" if v.partial and not report.partial else "")
         table.add_row(
-            d.label,
+            label,
             _fmt(v.value, d.unit),
-            _delta(
-                v.value, before.get((d.name, "portfolio", None)), d.direction == "higher", d.unit
-            ),
-            str(v.n),
+            _change(row),
+            _change(row, yoy=True),
+            _target(row),
+            f"{v.n:,}",
             moe,
         )
-    segments = sorted({v.entity_id for v in values if v.level == "segment" and v.entity_id})
-    seg = Table(title="By segment", title_justify="left")
-    seg.add_column("KPI")
-    for name in segments:
-        seg.add_column(name, justify="right")
-    for d in catalogue.CATALOGUE:
-        cells = [by_key.get((d.name, "segment", s)) for s in segments]
-        if any(c is not None for c in cells):
-            seg.add_row(d.label, *(_fmt(c.value if c else None, d.unit) for c in cells))
-    accounts = sum(
-        1 for v in values if v.level == "account" and v.kpi == "nps" and v.value is not None
+    parts: list[object] = [table]
+    segments = sorted(
+        {r.value.entity_id for r in report.rows if r.value.level == "segment" and r.value.entity_id}
     )
-    note = (
-        f"[dim]{accounts} companies have an NPS this month; per-company values are in the CRM.[/]"
+    if segments:
+        seg = Table(title="By segment", title_justify="left")
+        seg.add_column("KPI")
+        for name in segments:
+            seg.add_column(name, justify="right")
+        for d in catalogue.CATALOGUE:
+            cells = [by_key.get((d.name, "segment", s)) for s in segments]
+            if any(c is not None and c.value.value is not None for c in cells):
+                seg.add_row(d.label, *(_fmt(c.value.value if c else None, d.unit) for c in cells))
+        parts.append(seg)
+    themes = report.table.themes.get("")
+    if themes:
+        listed = ", ".join(
+            f"{theme} {count} ({'+' if mean >= 0 else ''}{100 * mean:.0f})"
+            for theme, count, mean in themes
+        )
+        parts.append(f"[bold]Feedback themes[/] (mentions, sentiment): {listed}")
+    if report.alerts:
+        shown = report.alerts[:8]
+        lines = "\n".join(
+            f"  • {a.level} {a.entity_id or ''}: {a.message}".replace("  ", " ", 1) for a in shown
+        )
+        more = f"\n  … and {len(report.alerts) - 8} more" if len(report.alerts) > 8 else ""
+        parts.append(f"[bold]Alerts[/] ({len(report.alerts)}):\n{lines}{more}")
+    scored = sum(
+        1 for r in report.rows if r.value.kpi == "health_score" and r.value.level == "account"
     )
-    return Group(table, seg if segments else "", note)
+    parts.append(
+        f"[dim]{scored:,} companies have a health score; per-company values are in the CRM "
+        "(`crmpulse kpis --level account --json` lists them with explanations).[/]"
+    )
+    if any(r.value.partial for r in report.rows if r.value.level == "portfolio"):
+        parts.append("[dim]* still maturing: its window has not closed yet.[/]")
+    return Group(*parts)  # type: ignore[arg-type]
 
 
 def summary_panel(report: SyncReport) -> Panel:

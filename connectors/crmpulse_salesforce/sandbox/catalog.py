@@ -112,7 +112,18 @@ DESCRIBES: dict[str, dict[str, str]] = {
         "WhoId": "reference",
         "WhatId": "reference",
         "AccountId": "reference",
-        "Direction__c": "picklist",
+    },
+    "EmailMessage": {
+        **SYSTEM_FIELD_TYPES,
+        "ActivityId": "reference",
+        "ParentId": "reference",
+        "RelatedToId": "reference",
+        "Subject": "string",
+        "Status": "picklist",
+        "Incoming": "boolean",
+        "MessageDate": "datetime",
+        "FromAddress": "email",
+        "ToAddress": "string",
     },
     "Event": {
         **OWNED_FIELDS,
@@ -213,8 +224,8 @@ DESCRIBES: dict[str, dict[str, str]] = {
 }
 """Field describe (API name -> Salesforce field type) per standard sObject type.
 
-Fields ending in ``__c`` on Account, Contact, Opportunity, Case and Task are the org's own custom
-fields the synthetic world fills (segment, lifecycle dates, first response, email direction);
+Fields ending in ``__c`` on Account, Contact and Case are the org's own custom fields the
+synthetic world fills (segment, lifecycle dates, first response);
 the connector reads them under configurable names. Objects and fields crmpulse creates through
 the Tooling API are added at run time.
 """
@@ -229,6 +240,7 @@ KEY_PREFIXES: dict[str, str] = {
     "Case": "500",
     "Task": "00T",
     "Event": "00U",
+    "EmailMessage": "02s",
     "Survey": "0Kd",
     "SurveyVersion": "0Ko",
     "SurveyQuestion": "0Kl",

@@ -6,7 +6,9 @@ The mapping is the contract the Salesforce connector maps back from:
 - Contact -> Contact (lifecycle stage and dates in custom fields);
 - Deal -> Opportunity (+ OpportunityContactRole per contact), ``CloseDate`` the UTC date;
 - Ticket -> Case (first response in ``First_Response__c``, as orgs without milestones keep it);
-- Activity -> Task (email, call, note, task) or Event (meeting);
+- Activity -> Task (email, call, note, task) or Event (meeting); an email Task also gets its
+  Enhanced Email ``EmailMessage`` (``ActivityId`` = the Task, ``Incoming`` its direction), a
+  note is a Task of ``Type`` "Note" (a picklist value the org added);
 - SurveyResponse -> Feedback Management: one SurveyInvitation, SurveyResponse and scored
   SurveyQuestionResponse per answer, a FreeText SurveyQuestionResponse for the comment, and a
   SurveySubject linking the response to its Case.
@@ -226,21 +228,43 @@ def _activity(r: Activity, loader: _Loader) -> tuple[str, dict[str, Any]]:
             "AccountId": what,
         }
     subtype = {ActivityKind.EMAIL: "Email", ActivityKind.CALL: "Call"}.get(r.activity_kind, "Task")
-    direction = None if r.direction is None else r.direction.capitalize()
+    task_type = {ActivityKind.NOTE: "Note", ActivityKind.TASK: "Other"}.get(
+        r.activity_kind, subtype
+    )
+    call = r.activity_kind is ActivityKind.CALL and r.direction is not None
     return "Task", {
         "Subject": r.activity_kind.value.capitalize(),
         "Status": "Completed",
         "IsClosed": True,
         "TaskSubtype": subtype,
-        "Type": "Note" if r.activity_kind is ActivityKind.NOTE else subtype,
-        "CallType": direction if r.activity_kind is ActivityKind.CALL else None,
-        "Direction__c": direction,
+        "Type": task_type,
+        "CallType": r.direction.capitalize() if call and r.direction else None,
         "ActivityDate": _date(r.occurred_at),
         "CompletedDateTime": r.occurred_at,
         "WhoId": who,
         "WhatId": what,
         "AccountId": what,
     }
+
+
+def _email_message(r: Activity, task_id: str, loader: _Loader) -> str | None:
+    """The Enhanced Email message behind an email Task (its direction lives there)."""
+    if r.activity_kind is not ActivityKind.EMAIL or r.direction is None:
+        return None
+    return loader.org.insert(
+        "EmailMessage",
+        {
+            "ActivityId": task_id,
+            "RelatedToId": loader.ref("Account", r.account_id),
+            "Subject": "Email",
+            "Status": "1" if r.direction == "inbound" else "3",  # Read / Sent
+            "Incoming": r.direction == "inbound",
+            "MessageDate": r.occurred_at,
+            "SystemModstamp": r.updated_at,
+            "LastModifiedDate": r.updated_at,
+        },
+        created=r.created_at,
+    )
 
 
 def _survey(r: SurveyResponse, loader: _Loader, pending: list[tuple[str, datetime]]) -> None:
@@ -346,6 +370,9 @@ def load(org: Org, records: Iterable[Record]) -> None:
         elif isinstance(record, Activity):
             sobject, values = _activity(record, loader)
             new_id = loader.add(sobject, record, values)
+            message = _email_message(record, new_id, loader)
+            if message is not None:
+                loader.delete_later(record, message, pending)
         elif isinstance(record, SurveyResponse):
             _survey(record, loader, pending)
             continue

@@ -9,7 +9,7 @@
 
 from crmpulse.kpis.catalogue import CATALOGUE, KpiDefinition, get, render_markdown
 from crmpulse.kpis.engine import compute
-from crmpulse.kpis.periods import Month, last_complete
+from crmpulse.kpis.periods import Period, last_complete
 from crmpulse.kpis.service_time import DurationResult, durations, hours_between
 from crmpulse.kpis.surveys import (
     CesResult,
@@ -33,8 +33,8 @@ __all__ = [
     "KpiDefinition",
     "KpiValue",
     "Level",
-    "Month",
     "NpsResult",
+    "Period",
     "ces",
     "ces_from_histogram",
     "compute",

@@ -7,6 +7,9 @@ from typing import Literal
 
 Level = Literal["portfolio", "segment", "account", "contact"]
 
+LEVELS: tuple[Level, ...] = ("portfolio", "segment", "account", "contact")
+"""Every aggregation level, coarsest first."""
+
 
 @dataclass(frozen=True)
 class KpiValue:
@@ -25,3 +28,6 @@ class KpiValue:
     n: int
     formula_version: int = 1
     margin_of_error: float | None = None
+    partial: bool = False
+    text: str | None = None
+    explanation: str | None = None

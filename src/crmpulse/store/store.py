@@ -22,6 +22,7 @@ from crmpulse.errors import StoreError
 from crmpulse.kpis.values import KpiValue
 from crmpulse.model import Record
 from crmpulse.ports import Cursor
+from crmpulse.store import columns as columns_
 from crmpulse.store import kpistore, records
 from crmpulse.store.engine import (
     create_store_engine,
@@ -179,6 +180,18 @@ class Store:
             if len(page) < batch:
                 return
             after = (page[-1][0], page[-1][1])
+
+    def scan(
+        self,
+        entity: str,
+        columns: Sequence[str],
+        *,
+        where_in: tuple[str, Sequence[str]] | None = None,
+        chunk: int = 200_000,
+    ) -> Iterator[list[columns_.Row]]:
+        """Typed columns of live records in chunks, for columnar readers (see ``columns``)."""
+        with self._read(f"scanning {entity}") as conn:
+            yield from columns_.scan(conn, entity, columns, where_in=where_in, chunk=chunk)
 
     def count(
         self, entity: str, source: str | None = None, *, include_deleted: bool = False

@@ -1,0 +1,186 @@
+"""Use cases around the KPI engine: set it up from settings, compute a period from the store,
+compare it with the previous period, the same period last year and the targets.
+
+The entrypoints (``crmpulse kpis``, ``crmpulse sync``, the report) call these; they hold the
+wiring, the engine holds the arithmetic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from crmpulse.errors import ConfigError
+from crmpulse.kpis import compare, engine, health
+from crmpulse.kpis.calendar import BusinessCalendar
+from crmpulse.kpis.catalogue import CATALOGUE
+from crmpulse.kpis.cohorts import CohortRow, cohort_table
+from crmpulse.kpis.frame import Frame
+from crmpulse.kpis.loading import load_frame
+from crmpulse.kpis.measures.base import EngineConfig
+from crmpulse.kpis.periods import Period, last_complete
+from crmpulse.kpis.targets import Target, load_targets
+from crmpulse.kpis.values import KpiValue, Level
+from crmpulse.settings import Settings
+from crmpulse.store import Store
+
+log = structlog.get_logger("crmpulse")
+
+
+@dataclass(frozen=True)
+class EngineSetup:
+    """Everything the engine needs from the settings, loaded and validated once."""
+
+    config: EngineConfig
+    health: engine.HealthSetup
+    targets: dict[str, Target]
+    analyzer: Any = None
+
+
+def setup(settings: Settings) -> EngineSetup:
+    """Build the engine's configuration; bad health or targets files raise ``ConfigError``."""
+    kpi = settings.kpi
+    config = EngineConfig(
+        csat_satisfied_min=kpi.csat_satisfied_min,
+        recontact_days=kpi.recontact_days,
+        conversion_days=kpi.conversion_days,
+        revenue_window_days=kpi.revenue_window_days,
+        gross_margin=kpi.gross_margin,
+        engagement_target=kpi.engagement_target,
+        calendar=BusinessCalendar.from_config(kpi.calendar),
+    )
+    known = {d.name for d in CATALOGUE}
+    model = health.load_config(kpi.health_file, known_kpis=known)
+    analyzer = None
+    if kpi.feedback:
+        from crmpulse.kpis import feedback
+
+        if feedback.available():
+            analyzer = feedback.FeedbackAnalyzer()
+    return EngineSetup(
+        config=config,
+        health=engine.HealthSetup(model, kpi.health_window_days),
+        targets=load_targets(kpi.targets_file),
+        analyzer=analyzer,
+    )
+
+
+def default_period(settings: Settings, now: datetime | None = None) -> Period:
+    """The configured period, or the last complete one of the configured grain."""
+    tz = settings.kpi.timezone
+    if settings.kpi.period:
+        try:
+            return Period.parse(settings.kpi.period, tz)
+        except ValueError as exc:
+            raise ConfigError(f"kpi.period: {exc}") from None
+    return last_complete(now or datetime.now(UTC), tz, settings.kpi.grain)
+
+
+def frame_of(store: Store, engine_setup: EngineSetup) -> Frame:
+    """The store's live records as a frame (with comments when feedback is analysed)."""
+    return load_frame(store, comments=engine_setup.analyzer is not None)
+
+
+def table_for(
+    frame: Frame,
+    engine_setup: EngineSetup,
+    period: Period,
+    *,
+    as_of: datetime | None = None,
+    cache: dict[Any, Any] | None = None,
+) -> engine.KpiTable:
+    """Every KPI of ``period`` with the health score."""
+    return engine.compute_window(
+        frame,
+        period,
+        as_of=as_of or datetime.now(UTC),
+        config=engine_setup.config,
+        health=engine_setup.health,
+        analyzer=engine_setup.analyzer,
+        cache=cache,
+    )
+
+
+def compute_kpis(
+    store: Store, settings: Settings, period: Period, *, as_of: datetime | None = None
+) -> list[KpiValue]:
+    """Every KPI of the catalogue for ``period`` from the records in the store."""
+    engine_setup = setup(settings)
+    table = table_for(frame_of(store, engine_setup), engine_setup, period, as_of=as_of)
+    return list(table.rows())
+
+
+@dataclass
+class KpiReport:
+    """A period's KPIs with trends and targets, the alerts they raise, themes and cohorts."""
+
+    period: Period
+    partial: bool
+    table: engine.KpiTable
+    rows: list[compare.Compared]
+    alerts: list[compare.Alert]
+    cohorts: list[CohortRow] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``kpis --json`` document."""
+        return {
+            "period": self.period.label,
+            "grain": self.period.grain,
+            "start": self.period.start.isoformat(),
+            "end": self.period.end.isoformat(),
+            "partial": self.partial,
+            "health_model": None
+            if self.table.health is None
+            else {"version": self.table.health.version, "hash": self.table.health.config_hash},
+            "values": [row.as_json() for row in self.rows],
+            "alerts": [alert.__dict__ for alert in self.alerts],
+            "themes": {
+                owner or "portfolio": [
+                    {"theme": theme, "mentions": count, "sentiment": round(100 * mean, 1)}
+                    for theme, count, mean in themes
+                ]
+                for owner, themes in self.table.themes.items()
+            },
+            "cohorts": [
+                {"cohort": c.cohort, "size": c.size, "retention": list(c.retention)}
+                for c in self.cohorts
+            ],
+        }
+
+
+def kpi_report(
+    store: Store,
+    settings: Settings,
+    period: Period,
+    *,
+    levels: tuple[Level, ...] = ("portfolio", "segment", "account", "contact"),
+    as_of: datetime | None = None,
+) -> KpiReport:
+    """``period`` compared with the previous period, the same period last year and the targets."""
+    now = as_of or datetime.now(UTC)
+    engine_setup = setup(settings)
+    frame = frame_of(store, engine_setup)
+    cache: dict[Any, Any] = {}
+    current = table_for(frame, engine_setup, period, as_of=now, cache=cache)
+    previous = table_for(frame, engine_setup, period.previous(), as_of=now, cache=cache)
+    last_year = table_for(frame, engine_setup, period.same_last_year(), as_of=now, cache=cache)
+    rows = list(
+        compare.compare(
+            current,
+            current.rows(levels=levels, explain=True),
+            previous=previous,
+            last_year=last_year,
+            targets=engine_setup.targets,
+        )
+    )
+    return KpiReport(
+        period=period,
+        partial=period.is_partial(now),
+        table=current,
+        rows=rows,
+        alerts=compare.alerts(rows, engine_setup.targets),
+        cohorts=cohort_table(frame, tz=period.tz, as_of=now),
+    )

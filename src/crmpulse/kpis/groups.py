@@ -1,0 +1,198 @@
+"""Slots and group statistics: where each record counts, and per-group sums and quantiles.
+
+Every group that can get a value has an integer *slot*, numbered in output order: the portfolio
+(slot 0), the segments, the accounts, the contacts. A record counts in the portfolio, in its
+account's segment, in its account and in its contact (see :mod:`~crmpulse.kpis.frame` for who a
+record's account and contact are). :meth:`Slots.pairs` expands records into ``(record, slot)``
+pairs, and the statistics below reduce values over pairs.
+
+Sums and quantiles sort the values of each group first, so a result does not depend on the order
+the records arrive in (floating-point addition is not associative; summing in sorted order makes it
+deterministic for the same multiset of values).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from crmpulse.kpis.frame import Bools, Floats, Frame, Ints
+from crmpulse.kpis.values import Level
+
+ALL_LEVELS: tuple[Level, ...] = ("portfolio", "segment", "account", "contact")
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """``(record, slot)`` pairs: record ``record[i]`` counts in slot ``slot[i]``."""
+
+    record: Ints
+    slot: Ints
+
+
+class Slots:
+    """The slot layout of one frame."""
+
+    def __init__(self, frame: Frame) -> None:
+        self.frame = frame
+        self.segment_offset = 1
+        self.account_offset = 1 + len(frame.segments)
+        self.contact_offset = self.account_offset + frame.n_accounts
+        self.size = self.contact_offset + frame.n_contacts
+        self.level_of_slot = np.zeros(self.size, np.int64)
+        self.level_of_slot[self.segment_offset : self.account_offset] = 1
+        self.level_of_slot[self.account_offset : self.contact_offset] = 2
+        self.level_of_slot[self.contact_offset :] = 3
+
+    def key(self, slot: int) -> tuple[Level, str | None]:
+        """``(level, entity_id)`` of a slot."""
+        if slot == 0:
+            return "portfolio", None
+        if slot < self.account_offset:
+            return "segment", self.frame.segments[slot - self.segment_offset]
+        if slot < self.contact_offset:
+            return "account", self.frame.account_ids[slot - self.account_offset]
+        return "contact", self.frame.contact_ids[slot - self.contact_offset]
+
+    def level_range(self, level: Level) -> tuple[int, int]:
+        """The slots of one level, as ``[first, last + 1)``."""
+        bounds = {
+            "portfolio": (0, 1),
+            "segment": (self.segment_offset, self.account_offset),
+            "account": (self.account_offset, self.contact_offset),
+            "contact": (self.contact_offset, self.size),
+        }
+        return bounds[level]
+
+    def account_slot(self, account: int) -> int:
+        """The slot of account code ``account``."""
+        return self.account_offset + account
+
+    def pairs(
+        self,
+        account: Ints,
+        contact: Ints | None,
+        *,
+        levels: Sequence[Level] = ALL_LEVELS,
+        mask: Bools | None = None,
+    ) -> Pairs:
+        """The slots of the records selected by ``mask`` (all when ``None``) at ``levels``."""
+        index = np.arange(len(account)) if mask is None else np.flatnonzero(mask)
+        records: list[Ints] = []
+        slots: list[Ints] = []
+        accounts = account[index]
+        if "portfolio" in levels:
+            records.append(index)
+            slots.append(np.zeros(len(index), np.int64))
+        has_account = accounts >= 0
+        if "segment" in levels and len(self.frame.segments):
+            segment = np.full(len(index), -1, np.int64)
+            segment[has_account] = self.frame.account_segment[accounts[has_account]]
+            keep = segment >= 0
+            records.append(index[keep])
+            slots.append(self.segment_offset + segment[keep])
+        if "account" in levels:
+            records.append(index[has_account])
+            slots.append(self.account_offset + accounts[has_account])
+        if "contact" in levels and contact is not None:
+            contacts = contact[index]
+            keep = contacts >= 0
+            records.append(index[keep])
+            slots.append(self.contact_offset + contacts[keep])
+        if not records:
+            return Pairs(np.empty(0, np.int64), np.empty(0, np.int64))
+        return Pairs(np.concatenate(records), np.concatenate(slots))
+
+    def account_pairs(self, mask: Bools, *, levels: Sequence[Level]) -> Pairs:
+        """Slots of the accounts selected by ``mask`` (for account-level facts)."""
+        codes = np.arange(self.frame.n_accounts)
+        return self.pairs(codes, None, levels=levels, mask=mask)
+
+
+def counts(pairs: Pairs, size: int, weights: npt.NDArray[np.float64] | None = None) -> Floats:
+    """Per-slot count of pairs (or sum of per-record ``weights``, summed in sorted order)."""
+    if weights is None:
+        counted: Floats = np.bincount(pairs.slot, minlength=size).astype(np.float64)
+        return counted
+    return sums(pairs, weights, size)
+
+
+def sums(pairs: Pairs, values: Floats, size: int) -> Floats:
+    """Per-slot sum of per-record ``values``, deterministic whatever the record order."""
+    out = np.zeros(size, np.float64)
+    if len(pairs.slot) == 0:
+        return out
+    slot, value = _sorted(pairs, values)
+    starts = np.flatnonzero(np.r_[True, slot[1:] != slot[:-1]])
+    out[slot[starts]] = np.add.reduceat(value, starts)
+    return out
+
+
+def _sorted(pairs: Pairs, values: Floats) -> tuple[Ints, Floats]:
+    value = values[pairs.record]
+    order = np.lexsort((value, pairs.slot))
+    return pairs.slot[order], value[order]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Per-slot count, mean, median and 90th percentile of a duration or amount."""
+
+    n: Floats
+    mean: Floats
+    median: Floats
+    p90: Floats
+
+
+def summarize(pairs: Pairs, values: Floats, size: int) -> Summary:
+    """Count, mean, median and p90 per slot; NaN where a slot has no values.
+
+    Quantiles interpolate linearly between order statistics (position ``q * (n - 1)``, numpy's
+    default), so the median of an even count is the mean of the two middle values.
+    """
+    n = np.zeros(size, np.float64)
+    mean = np.full(size, np.nan)
+    median = np.full(size, np.nan)
+    p90 = np.full(size, np.nan)
+    if len(pairs.slot) == 0:
+        return Summary(n, mean, median, p90)
+    slot, value = _sorted(pairs, values)
+    starts = np.flatnonzero(np.r_[True, slot[1:] != slot[:-1]])
+    group = slot[starts]
+    count = np.diff(np.r_[starts, len(slot)])
+    n[group] = count
+    mean[group] = np.add.reduceat(value, starts) / count
+    median[group] = _quantile(value, starts, count, 0.5)
+    p90[group] = _quantile(value, starts, count, 0.9)
+    return Summary(n, mean, median, p90)
+
+
+def _quantile(value: Floats, starts: Ints, count: Ints, q: float) -> Floats:
+    position = q * (count - 1)
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, count - 1)
+    fraction = position - low
+    below = value[starts + low]
+    above = value[starts + high]
+    result: Floats = below + (above - below) * fraction
+    return result
+
+
+def distinct_counts(pairs: Pairs, keys: Ints, size: int) -> Floats:
+    """Per-slot number of distinct ``keys`` among the slot's records."""
+    if len(pairs.slot) == 0:
+        return np.zeros(size, np.float64)
+    combined = np.unique(np.stack([pairs.slot, keys[pairs.record]]), axis=1)
+    counted: Floats = np.bincount(combined[0], minlength=size).astype(np.float64)
+    return counted
+
+
+def ratio(numerator: Floats, denominator: Floats, scale: float = 100.0) -> Floats:
+    """``scale * numerator / denominator``; NaN where the denominator is 0 (undefined)."""
+    out = np.full(len(numerator), np.nan)
+    ok = denominator > 0
+    out[ok] = scale * numerator[ok] / denominator[ok]
+    return out
