@@ -78,6 +78,7 @@ def run(scale: float, accounts: int, cache_dir: Path) -> dict[str, Any]:
             config=engine_setup.config,
             health=engine_setup.health,
             analyzer=engine_setup.analyzer,
+            opener=store.reopen,
         )
         t1 = time.perf_counter()
         for other in (period.previous(), period.same_last_year()):

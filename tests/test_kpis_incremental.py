@@ -29,7 +29,8 @@ def _assert_same(live: LiveKpis, store: Store, setup: HealthSetup) -> None:
     slots = full.slots
     for name, column in full.columns.items():
         mine = live.table.columns[name]
-        for slot in range(slots.size):
+        assert len(mine.value) == len(column.value), name
+        for slot in range(len(column.value)):
             if name in live.stale and slot < slots.account_offset:
                 continue
             key = (name, slots.key(slot))

@@ -81,7 +81,8 @@ def default_period(settings: Settings, now: datetime | None = None) -> Period:
 
 def frame_of(store: Store, engine_setup: EngineSetup) -> Frame:
     """The store's live records as a frame (with comments when feedback is analysed)."""
-    return load_frame(store, comments=engine_setup.analyzer is not None)
+    parallel = store.reopen if store.dialect == "sqlite" else None
+    return load_frame(store, comments=engine_setup.analyzer is not None, opener=parallel)
 
 
 def table_for(

@@ -42,15 +42,17 @@ _DEFINED = {definition.name: definition.levels for definition in CATALOGUE}
 _LEVELS: tuple[Level, ...] = ("portfolio", "segment", "account", "contact")
 
 Family = Callable[[Context], list[Column]]
-FAMILIES: tuple[Family, ...] = (
-    survey_columns,
-    service_columns,
-    retention_columns,
-    revenue_columns,
-    engagement_columns,
-    prediction_columns,
-)
-"""The families every window computes (feedback and health are added when configured)."""
+FAMILIES: dict[str, Family] = {
+    "surveys": survey_columns,
+    "service": service_columns,
+    "retention": retention_columns,
+    "revenue": revenue_columns,
+    "engagement": engagement_columns,
+    "prediction": prediction_columns,
+}
+"""The families every window computes, by catalogue family (feedback and health are added when
+configured)."""
+_FAMILY_OF = {definition.name: definition.family for definition in CATALOGUE}
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ class KpiTable:
         """Account-level values of ``kpi`` in account-code order (NaN where there is none)."""
         first, last = self.slots.level_range("account")
         column = self.columns.get(kpi)
-        if column is None:
+        if column is None or len(column.value) < last:
             return np.full(last - first, np.nan)
         return np.where(column.present[first:last], column.value[first:last], np.nan)
 
@@ -84,7 +86,9 @@ class KpiTable:
         """One row, or ``None`` when the entity has no value of ``kpi`` in the window."""
         slot = self._slot(level, entity_id)
         column = self.columns.get(kpi)
-        if slot is None or column is None or not column.present[slot]:
+        if slot is None or column is None or slot >= len(column.present):
+            return None
+        if not column.present[slot]:
             return None
         return self._row(column, slot, explain=True)
 
@@ -156,12 +160,14 @@ def compute_window(
     health: HealthSetup | None = None,
     analyzer: Any = None,
     cache: dict[Any, Any] | None = None,
+    families: set[str] | None = None,
 ) -> KpiTable:
     """Every KPI of the catalogue over ``window`` at every level, as of ``as_of``.
 
     ``analyzer`` (a :class:`crmpulse.kpis.feedback.FeedbackAnalyzer`) adds the feedback KPIs;
     ``health`` adds the health score. ``cache`` may be shared between calls on the same frame
     (models fitted for one window end are reused by another window with the same end).
+    ``families`` limits the computation to some catalogue families (all by default).
     """
     config = config or EngineConfig()
     slots = Slots(frame)
@@ -178,10 +184,12 @@ def compute_window(
     )
     with _gc_paused():
         columns: dict[str, Column] = {}
-        for family in FAMILIES:
+        for name, family in FAMILIES.items():
+            if families is not None and name not in families:
+                continue
             for column in family(ctx):
                 columns[column.kpi] = column
-        if analyzer is not None:
+        if analyzer is not None and (families is None or "feedback" in families):
             for column in feedback_columns(ctx, analyzer):
                 columns[column.kpi] = column
         table = KpiTable(slots, window.label, ctx.running, columns)
@@ -189,13 +197,35 @@ def compute_window(
             table.themes = themes_of(ctx)
         if health is not None:
             _add_health(table, ctx, health, analyzer)
+        for name, column in table.columns.items():
+            table.columns[name] = _compact(column, slots, _DEFINED[name])
         return table
+
+
+def _compact(column: Column, slots: Slots, levels: tuple[Level, ...]) -> Column:
+    """Keep only the slots of the levels the KPI exists at; counts as 32-bit integers.
+
+    A million contacts make every full-size column a megabyte per array; most KPIs have no
+    contact level, so their columns end where the contacts begin.
+    """
+    end = max(slots.level_range(level)[1] for level in levels)
+    return Column(
+        kpi=column.kpi,
+        value=column.value[:end].copy(),
+        n=column.n[:end].astype(np.int32),
+        present=column.present[:end].copy(),
+        margin_of_error=None
+        if column.margin_of_error is None
+        else column.margin_of_error[:end].copy(),
+        partial=column.partial,
+    )
 
 
 def _add_health(table: KpiTable, ctx: Context, setup: HealthSetup, analyzer: Any) -> None:
     frame = ctx.frame
     end = datetime.fromtimestamp(ctx.end, UTC)
     trailing = Trailing(end=end, days=setup.window_days)
+    kpis = {measure.kpi for model in setup.config.models() for measure in model.measures}
     if trailing.start.timestamp() == ctx.start:
         basis = table
     else:
@@ -206,8 +236,8 @@ def _add_health(table: KpiTable, ctx: Context, setup: HealthSetup, analyzer: Any
             config=ctx.config,
             analyzer=analyzer,
             cache=ctx.cache,
+            families={_FAMILY_OF[kpi] for kpi in kpis},
         )
-    kpis = {measure.kpi for model in setup.config.models() for measure in model.measures}
     values = {kpi: basis.account_values(kpi) for kpi in kpis}
     segments = [frame.segments[s] if s >= 0 else None for s in frame.account_segment]
     result = health_model.score_accounts(setup.config, segments, values)

@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import repeat
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -233,15 +235,16 @@ class CodeBook:
     @staticmethod
     def codes(ids: Sequence[str | None], book: dict[str, int]) -> Ints:
         """Codes of ``ids`` in ``book`` (``-1`` for ``None`` or unknown ids)."""
-        get = book.get
-        return np.fromiter((get(i, -1) if i else -1 for i in ids), np.int64, count=len(ids))
+        # map() keeps the per-id work in C; None and "" are not keys, so they give -1
+        lookup: Any = book.get  # ids may be None, which is never a key
+        return np.fromiter(map(lookup, ids, repeat(-1)), np.int64, count=len(ids))
 
     def accounts_of(self, account_ids: Sequence[str | None], contacts: Ints | None) -> Ints:
         """Account codes: the own account if given, else the contact's account."""
         own = self.codes(account_ids, self.account_book)
         if contacts is None:
             return own
-        given = np.fromiter((bool(a) for a in account_ids), np.bool_, count=len(account_ids))
+        given = np.fromiter(map(bool, account_ids), np.bool_, count=len(account_ids))
         inherited = np.append(self.contact_account, -1)[contacts]  # code -1 -> the -1 appended
         return np.where(given, own, inherited)
 

@@ -133,7 +133,9 @@ def sums(pairs: Pairs, values: Floats, size: int) -> Floats:
 
 def _sorted(pairs: Pairs, values: Floats) -> tuple[Ints, Floats]:
     value = values[pairs.record]
-    order = np.lexsort((value, pairs.slot))
+    # by value, then stably by slot: the same order as a lexsort, in two much faster passes
+    by_value = np.argsort(value)
+    order = by_value[np.argsort(pairs.slot[by_value], kind="stable")]
     return pairs.slot[order], value[order]
 
 
@@ -185,9 +187,20 @@ def distinct_counts(pairs: Pairs, keys: Ints, size: int) -> Floats:
     """Per-slot number of distinct ``keys`` among the slot's records."""
     if len(pairs.slot) == 0:
         return np.zeros(size, np.float64)
-    combined = np.unique(np.stack([pairs.slot, keys[pairs.record]]), axis=1)
-    counted: Floats = np.bincount(combined[0], minlength=size).astype(np.float64)
+    combined = np.unique(pair_key(pairs.slot, keys[pairs.record]))
+    counted: Floats = np.bincount(combined // _KEY_SPAN, minlength=size).astype(np.float64)
     return counted
+
+
+_KEY_SPAN = 1 << 31
+
+
+def pair_key(high: Ints, low: Ints) -> Ints:
+    """One sortable int64 per ``(high, low)`` pair of non-negative codes below 2**31.
+
+    ``np.unique`` on one integer column is many times faster than on rows of two.
+    """
+    return high.astype(np.int64) * _KEY_SPAN + low.astype(np.int64)
 
 
 def ratio(numerator: Floats, denominator: Floats, scale: float = 100.0) -> Floats:

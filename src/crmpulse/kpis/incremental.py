@@ -23,7 +23,7 @@ them), and then:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -76,16 +76,20 @@ class ScopedSource(ColumnSource, Protocol):
         columns: Sequence[str],
         *,
         where_in: tuple[str, Sequence[str]] | None = ...,
+        sources: Sequence[str] | None = ...,
         chunk: int = ...,
     ) -> Iterator[list[Sequence[Any]]]: ...  # pragma: no cover - protocol
+
+    def sources(self, entity: str) -> list[str]: ...  # pragma: no cover - protocol
 
 
 class _AccountSource:
     """The store seen through one account: its row, its contacts and their records only."""
 
-    def __init__(self, store: ScopedSource, account_id: str) -> None:
+    def __init__(self, store: ScopedSource, account_id: str, sources: Sequence[str]) -> None:
         self.store = store
         self.account_id = account_id
+        self.sources = sources
         self.contact_ids = [
             str(row[0])
             for rows in store.scan("contacts", ["id"], where_in=("account_id", [account_id]))
@@ -96,10 +100,12 @@ class _AccountSource:
         self, entity: str, columns: Sequence[str], *, chunk: int = 200_000
     ) -> Iterator[list[Sequence[Any]]]:
         if entity == "accounts":
-            yield from self.store.scan(entity, columns, where_in=("id", [self.account_id]))
+            yield from self.store.scan(
+                entity, columns, where_in=("id", [self.account_id]), sources=self.sources
+            )
             return
         if entity == "contacts":
-            yield from self.store.scan(entity, columns, where_in=("id", self.contact_ids))
+            yield from self.store.scan(entity, columns, where_in=("account_id", [self.account_id]))
             return
         # a record belongs through its own account or through one of the account's contacts
         wanted = list(columns)
@@ -142,6 +148,7 @@ class LiveKpis:
         config: EngineConfig,
         health: HealthSetup | None = None,
         analyzer: Any = None,
+        opener: Callable[[], ColumnSource] | None = None,
     ) -> None:
         self.store = store
         self.window = window
@@ -150,7 +157,8 @@ class LiveKpis:
         self.health = health
         self.analyzer = analyzer
         self.cache: dict[Any, Any] = {}
-        self.frame: Frame = load_frame(store, comments=analyzer is not None)
+        self.sources = store.sources("accounts")
+        self.frame: Frame = load_frame(store, comments=analyzer is not None, opener=opener)
         self.table: KpiTable = self._compute(self.frame, self.cache)
         self.stale: set[str] = set()
 
@@ -173,7 +181,7 @@ class LiveKpis:
         code = self.frame.account_code(account_id)
         if code < 0:
             raise KeyError(f"account {account_id!r} was not in the full pass; run one again")
-        source = _AccountSource(self.store, account_id)
+        source = _AccountSource(self.store, account_id, self.sources)
         small = load_frame(source, comments=self.analyzer is not None)
         # the small frame must number segments like the full one
         small = _with_segments(small, self.frame.segments)
@@ -208,6 +216,8 @@ class LiveKpis:
                 elif _DEFINED[name] & {"portfolio", "segment"}:
                     self.stale.add(name)
             for target, origin in [(account_slot, small_account), *contact_map.items()]:
+                if target >= len(column.value) or origin >= len(fresh.value):
+                    continue
                 column.value[target] = fresh.value[origin]
                 column.n[target] = fresh.n[origin]
                 column.present[target] = fresh.present[origin]
@@ -229,7 +239,7 @@ class LiveKpis:
 
 
 def _contribution(column: Any, slot: int) -> tuple[float, float]:
-    if not column.present[slot] or column.n[slot] == 0:
+    if slot >= len(column.present) or not column.present[slot] or column.n[slot] == 0:
         return 0.0, 0.0
     value = float(column.value[slot])
     return (0.0 if np.isnan(value) else value), float(column.n[slot])

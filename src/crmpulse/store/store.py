@@ -100,6 +100,10 @@ class Store:
         """The SQLAlchemy engine, for read queries the store has no method for."""
         return self._engine
 
+    def reopen(self) -> Store:
+        """A second, independent connection to the same store (e.g. for a child process)."""
+        return Store.open(self._url.render_as_string(hide_password=False), migrate=False)
+
     @property
     def dialect(self) -> str:
         """``"sqlite"`` or ``"postgresql"``."""
@@ -187,11 +191,20 @@ class Store:
         columns: Sequence[str],
         *,
         where_in: tuple[str, Sequence[str]] | None = None,
+        sources: Sequence[str] | None = None,
         chunk: int = 200_000,
     ) -> Iterator[list[columns_.Row]]:
         """Typed columns of live records in chunks, for columnar readers (see ``columns``)."""
         with self._read(f"scanning {entity}") as conn:
-            yield from columns_.scan(conn, entity, columns, where_in=where_in, chunk=chunk)
+            yield from columns_.scan(
+                conn, entity, columns, where_in=where_in, sources=sources, chunk=chunk
+            )
+
+    def sources(self, entity: str) -> list[str]:
+        """The sources (portals, orgs) an entity has records from."""
+        table = records.entity_table(entity)
+        with self._read(f"listing sources of {entity}") as conn:
+            return [row[0] for row in conn.execute(select(table.c.source).distinct())]
 
     def count(
         self, entity: str, source: str | None = None, *, include_deleted: bool = False

@@ -22,7 +22,7 @@ import structlog
 
 from crmpulse.kpis import prediction
 from crmpulse.kpis.frame import Floats
-from crmpulse.kpis.groups import sums
+from crmpulse.kpis.groups import pair_key, sums
 from crmpulse.kpis.measures.base import DAY, Column, Context, model
 from crmpulse.kpis.measures.retention import active_at
 from crmpulse.kpis.values import Level
@@ -41,7 +41,9 @@ def _purchases(ctx: Context) -> tuple[np.ndarray, Floats, Floats, Floats, Floats
     won = d.is_won & (d.closed < ctx.end) & (d.account >= 0) & ~np.isnan(d.amount)
     account = d.account[won]
     day = np.floor(d.closed[won] / DAY).astype(np.int64)
-    keys, inverse = np.unique(np.stack([account, day]), axis=1, return_inverse=True)
+    day_offset = day.min() if len(day) else 0
+    combined, inverse = np.unique(pair_key(account, day - day_offset), return_inverse=True)
+    keys = np.stack([combined // (1 << 31), combined % (1 << 31) + day_offset])
     if not won.any():
         empty = np.empty(0)
         return np.empty(0, np.int64), empty, empty, empty, empty, empty

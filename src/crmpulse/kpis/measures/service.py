@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from crmpulse.kpis.frame import Floats, Ints
-from crmpulse.kpis.groups import Pairs, Summary, distinct_counts, ratio, summarize
+from crmpulse.kpis.groups import Pairs, Summary, distinct_counts, pair_key, ratio, summarize
 from crmpulse.kpis.measures.base import DAY, HOUR, Column, Context
 from crmpulse.kpis.values import Level
 
@@ -71,7 +71,11 @@ def _duration_columns(
     columns = _summary_columns(prefix, summarize(pairs, hours, size))
     calendar = ctx.config.calendar
     if calendar is not None:
-        business = calendar.business_seconds_array(start, end) / HOUR
+        # window-independent: computed once per frame for every ticket
+        key = ("business_hours", prefix)
+        business = ctx.cache.get(key)
+        if business is None:
+            business = ctx.cache[key] = calendar.business_seconds_array(start, end) / HOUR
         columns += _summary_columns(f"{prefix}_business", summarize(pairs, business, size))
     return columns
 
@@ -152,6 +156,6 @@ def _requester_ticket_counts(pairs: Pairs, requester: Ints) -> Ints:
     """For every pair, how many pairs share its (slot, requester)."""
     if len(pairs.slot) == 0:
         return np.empty(0, np.int64)
-    keys = np.stack([pairs.slot, requester[pairs.record]])
-    _, inverse, count = np.unique(keys, axis=1, return_inverse=True, return_counts=True)
+    keys = pair_key(pairs.slot, requester[pairs.record])
+    _, inverse, count = np.unique(keys, return_inverse=True, return_counts=True)
     return count[inverse.ravel()]
