@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint bench bench-salesforce clean
+.PHONY: demo test lint bench bench-salesforce bench-kpis clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ bench: $(STAMP)
 
 bench-salesforce: $(STAMP)
 	$(BIN)/python bench/sync_salesforce.py --scale medium
+
+# builds (once, ~7 GB, cached in ~/.cache/crmpulse) a 10-million-record store, then measures
+bench-kpis: $(STAMP)
+	$(BIN)/python bench/kpis_full.py --scale 1.0 --accounts 50
 
 clean:
 	rm -rf $(VENV) crmpulse-demo.db* .pytest_cache .mypy_cache .ruff_cache

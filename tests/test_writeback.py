@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from crmpulse import writeback
 from crmpulse.kpis.values import KpiValue
 from crmpulse.writeback import PERIOD_PROPERTY, desired_values, format_value, plan
 
@@ -62,3 +63,19 @@ def test_desired_values_keep_only_the_period_and_entity_levels() -> None:
     assert desired[("account", "1")]["crmpulse_nps"] == "33.33"
     assert desired[("contact", "9")]["crmpulse_nps"] is None
     assert set(desired) == {("account", "1"), ("contact", "9")}
+
+
+def test_only_written_kpis_become_properties_and_the_band_is_text() -> None:
+    from crmpulse.kpis.catalogue import CATALOGUE
+
+    spec = writeback.target_spec("crmpulse")
+    names = {f.name: f for f in spec.fields}
+    assert "crmpulse_nps" in names
+    assert "crmpulse_frt_p90_hours" not in names  # a snapshot-only KPI
+    assert names["crmpulse_health_band"].type == "string"
+    assert {d.property for d in CATALOGUE if d.writeback} <= set(names)
+    band = KpiValue("health_band", "account", "a1", "2026-10", 1.0, 1, text="yellow")
+    score = KpiValue("health_score", "account", "a1", "2026-10", 61.234, 1)
+    desired = writeback.desired_values([band, score], "2026-10")
+    assert desired["account", "a1"]["crmpulse_health_band"] == "yellow"
+    assert desired["account", "a1"]["crmpulse_health_score"] == "61.23"

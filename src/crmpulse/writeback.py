@@ -49,12 +49,12 @@ def target_spec(group: str) -> TargetSpec:
         FieldSpec(
             name=d.property,
             label=f"crmpulse: {d.label}",
-            type="number",
-            description=f"{d.formula} ({d.unit}; {d.window}). Written by crmpulse.",
+            type="string" if d.property_type == "string" else "number",
+            description=_describe(d),
             levels=tuple(lvl for lvl in LEVELS if lvl in d.levels),
         )
         for d in catalogue.CATALOGUE
-        if any(lvl in d.levels for lvl in LEVELS)
+        if d.writeback and any(lvl in d.levels for lvl in LEVELS)
     ]
     fields.append(
         FieldSpec(
@@ -68,6 +68,12 @@ def target_spec(group: str) -> TargetSpec:
     return TargetSpec(
         group=group, group_label="crmpulse KPIs", fields=tuple(fields), snapshot=snapshot_spec()
     )
+
+
+def _describe(d: catalogue.KpiDefinition) -> str:
+    # CRMs cap property descriptions (HubSpot: a few hundred characters shown); keep it short
+    text = f"{d.formula} ({d.unit}). Written by crmpulse; see docs/kpis.md."
+    return text if len(text) <= 480 else text[:477] + "..."
 
 
 def snapshot_spec() -> SnapshotSpec:
@@ -145,11 +151,14 @@ def desired_values(
         if v.period != period or v.entity_id is None or v.level not in LEVELS:
             continue
         definition = by_name.get(v.kpi)
-        if definition is None:
+        if definition is None or not definition.writeback:
             continue
         level: TargetLevel = v.level
         row = desired.setdefault((level, v.entity_id), {PERIOD_PROPERTY: period})
-        row[definition.property] = format_value(v.value)
+        if definition.property_type == "string":
+            row[definition.property] = v.text
+        else:
+            row[definition.property] = format_value(v.value)
     return desired
 
 

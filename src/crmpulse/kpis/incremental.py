@@ -23,6 +23,7 @@ them), and then:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -158,8 +159,15 @@ class LiveKpis:
         self.analyzer = analyzer
         self.cache: dict[Any, Any] = {}
         self.sources = store.sources("accounts")
+        started = time.perf_counter()
         self.frame: Frame = load_frame(store, comments=analyzer is not None, opener=opener)
+        loaded = time.perf_counter()
         self.table: KpiTable = self._compute(self.frame, self.cache)
+        self.seconds = {
+            "load": loaded - started,
+            "compute": time.perf_counter() - loaded,
+        }
+        """How long the full pass took: reading the store, computing the window."""
         self.stale: set[str] = set()
 
     def _compute(self, frame: Frame, cache: dict[Any, Any]) -> KpiTable:
@@ -175,8 +183,6 @@ class LiveKpis:
 
     def recompute_account(self, account_id: str) -> Recomputed:
         """Re-read one account from the store and move its values and the aggregates."""
-        import time
-
         started = time.perf_counter()
         code = self.frame.account_code(account_id)
         if code < 0:

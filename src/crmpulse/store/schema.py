@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 
 from crmpulse.model import ENTITY_TYPES
-from crmpulse.store.types import AutoId, JsonDoc, UtcDateTime
+from crmpulse.store.types import SCAN_INDEXES, AutoId, JsonDoc, UtcDateTime
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -127,6 +127,10 @@ conversions = _entity(
     Column("converted_at", UtcDateTime),
     indexes=("became_lead_at", "converted_at", "contact_id"),
 )
+
+
+for _name, _columns in SCAN_INDEXES.items():
+    Index(f"ix_{_name}_scan", *(metadata.tables[_name].c[c] for c in _columns))
 
 ENTITY_TABLES: dict[str, Table] = {name: metadata.tables[name] for name in ENTITY_TYPES}
 """Store entity name -> its table."""

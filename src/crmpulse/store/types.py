@@ -15,7 +15,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-__all__ = ["AutoId", "JsonDoc", "RawJson", "UtcDateTime"]
+__all__ = ["SCAN_INDEXES", "AutoId", "JsonDoc", "RawJson", "UtcDateTime"]
 
 
 class _SqliteText(sqlite.DATETIME):
@@ -100,3 +100,36 @@ class JsonDoc(TypeDecorator[Any]):
 
 AutoId: TypeEngine[int] = BigInteger().with_variant(Integer(), "sqlite")
 """An auto-incrementing surrogate key (SQLite only auto-increments ``INTEGER PRIMARY KEY``)."""
+
+
+SCAN_INDEXES: dict[str, tuple[str, ...]] = {
+    # deleted_at last: a lookup by account or contact keeps using that column's own index
+    "tickets": (
+        "created_at",
+        "first_response_at",
+        "closed_at",
+        "account_id",
+        "contact_id",
+        "deleted_at",
+    ),
+    "deals": (
+        "created_at",
+        "closed_at",
+        "amount",
+        "is_closed",
+        "is_won",
+        "account_id",
+        "deleted_at",
+    ),
+    "activities": (
+        "activity_kind",
+        "occurred_at",
+        "direction",
+        "account_id",
+        "contact_id",
+        "deleted_at",
+    ),
+    "contacts": ("id", "account_id", "became_lead_at", "became_customer_at", "deleted_at"),
+}
+"""Covering indexes the KPI engine's column scans are answered from (migration 0002; a change
+needs a new revision)."""
