@@ -11,9 +11,7 @@ number of entities. The health score is computed from each account's KPIs over t
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +21,7 @@ import numpy as np
 from crmpulse.kpis import health as health_model
 from crmpulse.kpis.catalogue import CATALOGUE
 from crmpulse.kpis.frame import Floats, Frame
+from crmpulse.kpis.gcpause import gc_paused
 from crmpulse.kpis.groups import Slots, sums
 from crmpulse.kpis.measures.base import Column, Context, EngineConfig
 from crmpulse.kpis.measures.engagement import engagement_columns
@@ -182,23 +181,23 @@ def compute_window(
         config=config,
         cache=shared,
     )
-    with _gc_paused():
+    with gc_paused():
         columns: dict[str, Column] = {}
         for name, family in FAMILIES.items():
             if families is not None and name not in families:
                 continue
             for column in family(ctx):
-                columns[column.kpi] = column
+                columns[column.kpi] = _compact(column, slots, _DEFINED[column.kpi])
         if analyzer is not None and (families is None or "feedback" in families):
             for column in feedback_columns(ctx, analyzer):
-                columns[column.kpi] = column
+                columns[column.kpi] = _compact(column, slots, _DEFINED[column.kpi])
         table = KpiTable(slots, window.label, ctx.running, columns)
         if analyzer is not None:
             table.themes = themes_of(ctx)
         if health is not None:
             _add_health(table, ctx, health, analyzer)
-        for name, column in table.columns.items():
-            table.columns[name] = _compact(column, slots, _DEFINED[name])
+            for name in ("health_score", "health_band"):
+                table.columns[name] = _compact(table.columns[name], slots, _DEFINED[name])
         return table
 
 
@@ -270,19 +269,6 @@ def scored_n(size: int, first: int, last: int, scored: np.ndarray) -> Floats:
     n = np.zeros(size)
     n[first:last] = scored
     return n
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    # The engine builds many short-lived arrays next to a caller's heap that may hold millions
-    # of records; cyclic-GC passes over that heap would cost more than the computation itself.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def compute(

@@ -116,8 +116,11 @@ class Frame:
     _contact_code: dict[str, int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        self._account_code = {a: i for i, a in enumerate(self.account_ids)}
-        self._contact_code = {c: i for i, c in enumerate(self.contact_ids)}
+        # builders pass the code books they already have (a million-contact dict is not free)
+        if not self._account_code:
+            self._account_code = {a: i for i, a in enumerate(self.account_ids)}
+        if not self._contact_code:
+            self._contact_code = {c: i for i, c in enumerate(self.contact_ids)}
 
     @property
     def n_accounts(self) -> int:

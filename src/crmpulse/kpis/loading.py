@@ -24,6 +24,7 @@ from crmpulse.kpis.frame import (
     Surveys,
     Tickets,
 )
+from crmpulse.kpis.gcpause import gc_paused
 
 
 class ColumnSource(Protocol):
@@ -114,6 +115,15 @@ def load_frame(
     With ``opener`` (a function opening a second connection to the same store), the tickets are
     read by a forked child process in parallel with the other tables.
     """
+    # Millions of short-lived row tuples would trigger cyclic-GC passes over an ever larger
+    # heap; none of them can form a cycle.
+    with gc_paused():
+        return _load(source, comments=comments, opener=opener)
+
+
+def _load(
+    source: ColumnSource, *, comments: bool, opener: Callable[[], ColumnSource] | None
+) -> Frame:
     accounts = _columns(
         source, "accounts", ["id", "segment", "created_at", "became_customer_at", "churned_at"]
     )
@@ -221,4 +231,6 @@ def load_frame(
         ),
         deals=Deals(**_chunked(source, "deals", deal_cols, deal_chunk)),
         activities=Activities(**_chunked(source, "activities", activity_cols, activity_chunk)),
+        _account_code=book.account_book,
+        _contact_code=book.contact_book,
     )

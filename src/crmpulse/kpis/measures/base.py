@@ -102,8 +102,9 @@ class Column:
         """A column whose rows are the portfolio and every slot with ``n > 0`` (by default)."""
         shown = (n > 0) if present is None else present.copy()
         shown[0] = True
-        # columns own their arrays: families reuse one n for several KPIs, updates must not
-        return cls(kpi, value.copy(), n.copy(), shown, margin_of_error, partial)
+        # families reuse one n for several KPIs; the engine's compaction gives every column
+        # arrays of its own
+        return cls(kpi, value, n, shown, margin_of_error, partial)
 
 
 def nan_array(size: int) -> Floats:
