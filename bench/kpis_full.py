@@ -28,17 +28,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT))
+from bigworld import BigWorldSpec, ensure
+from crmpulse.kpireport import setup
+from crmpulse.kpis.engine import compute_window
+from crmpulse.kpis.incremental import LiveKpis
+from crmpulse.kpis.periods import Period
+from crmpulse.model import SurveyKind, SurveyResponse
+from crmpulse.settings import KpiSettings, Settings
+from crmpulse.store import Store
 
-from bigworld import BigWorldSpec, ensure  # noqa: E402
-from crmpulse.kpireport import setup  # noqa: E402
-from crmpulse.kpis.engine import compute_window  # noqa: E402
-from crmpulse.kpis.incremental import LiveKpis  # noqa: E402
-from crmpulse.kpis.periods import Period  # noqa: E402
-from crmpulse.model import SurveyKind, SurveyResponse  # noqa: E402
-from crmpulse.settings import KpiSettings, Settings  # noqa: E402
-from crmpulse.store import Store  # noqa: E402
+ROOT = Path(__file__).resolve().parent
 
 
 def _peak_mib() -> float:

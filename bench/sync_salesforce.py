@@ -54,6 +54,8 @@ STREAMS = {
     "deals": "Opportunity",
     "tickets": "Case",
     "surveys": "SurveyResponse",
+    "tasks": "Task",
+    "events": "Event",
 }
 SIDE = ("OpportunityContactRole", "SurveyQuestionResponse", "SurveySubject")
 RUN_TIMEOUT = 900
@@ -78,8 +80,9 @@ class Org:
         body: dict[str, Any] = r.json()
         return body
 
-    def count(self, sobject: str) -> int:
-        return int(self.query(f"SELECT COUNT() FROM {sobject}")["totalSize"])
+    def count(self, sobject: str, where: str = "") -> int:
+        clause = f" WHERE {where}" if where else ""
+        return int(self.query(f"SELECT COUNT() FROM {sobject}{clause}")["totalSize"])
 
     def touch_cases(self, count: int) -> int:
         """Change ``count`` Cases through sObject Collections, as agents would."""
@@ -124,7 +127,17 @@ def full_rest_minimum(sizes: dict[str, int]) -> dict[str, int]:
     streams = sum(rest_floor(sizes[o]) for o in STREAMS.values())
     roles = sub_queries(sizes["Opportunity"], 1)
     answers = sub_queries(sizes["SurveyResponse"], 2)
-    return {"stream_pages": streams, "contact_role_queries": roles, "survey_queries": answers}
+    return {
+        "stream_pages": streams,
+        "contact_role_queries": roles,
+        "survey_queries": answers,
+        "email_direction_queries": email_floor(sizes),
+    }
+
+
+def email_floor(sizes: dict[str, int]) -> int:
+    """EmailMessage lookups for the direction of e-mail Tasks: at least one per 500 of them."""
+    return math.ceil(sizes["EmailTask"] / IN_CHUNK)
 
 
 def full_bulk_minimum(sizes: dict[str, int]) -> dict[str, int]:
@@ -133,7 +146,12 @@ def full_bulk_minimum(sizes: dict[str, int]) -> dict[str, int]:
     # Bulk results arrive in 50,000-row pages, but the sub-queries still follow each page.
     roles = sum(math.ceil(p / IN_CHUNK) for p in pages(sizes["Opportunity"], BULK_PAGE))
     answers = 2 * sum(math.ceil(p / IN_CHUNK) for p in pages(sizes["SurveyResponse"], BULK_PAGE))
-    return {"bulk_job_calls": jobs, "contact_role_queries": roles, "survey_queries": answers}
+    return {
+        "bulk_job_calls": jobs,
+        "contact_role_queries": roles,
+        "survey_queries": answers,
+        "email_direction_queries": email_floor(sizes),
+    }
 
 
 def incremental_floor(pulled: dict[str, int]) -> int:
@@ -241,6 +259,7 @@ def main() -> None:
     sizes: dict[str, int] = {}
     try:
         sizes = {o: org.count(o) for o in (*STREAMS.values(), *SIDE)}
+        sizes["EmailTask"] = org.count("Task", "TaskSubtype = 'Email'")
         with tempfile.TemporaryDirectory() as tmp:
             common = {
                 **{k: v for k, v in os.environ.items() if not k.startswith("CRMPULSE_")},

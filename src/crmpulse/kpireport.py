@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import structlog
@@ -54,18 +55,20 @@ def setup(settings: Settings) -> EngineSetup:
     )
     known = {d.name for d in CATALOGUE}
     model = health.load_config(kpi.health_file, known_kpis=known)
-    analyzer = None
-    if kpi.feedback:
-        from crmpulse.kpis import feedback
-
-        if feedback.available():
-            analyzer = feedback.FeedbackAnalyzer()
     return EngineSetup(
         config=config,
         health=engine.HealthSetup(model, kpi.health_window_days),
         targets=load_targets(kpi.targets_file),
-        analyzer=analyzer,
+        analyzer=_analyzer() if kpi.feedback else None,
     )
+
+
+@lru_cache(maxsize=1)
+def _analyzer() -> Any:
+    """The comment analyzer, built once per process (its lexicons take a second to load)."""
+    from crmpulse.kpis import feedback
+
+    return feedback.FeedbackAnalyzer() if feedback.available() else None
 
 
 def default_period(settings: Settings, now: datetime | None = None) -> Period:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from crmpulse.kpis.values import Level
+from crmpulse.kpis.values import LEVELS, Level
 
 Direction = Literal["higher", "lower"]
 """Which way is better."""
@@ -20,7 +20,7 @@ Change = Literal["points", "pp", "percent"]
 """How a change between periods is expressed: in the KPI's own unit (``points``, e.g. NPS or
 hours), in percentage points (``pp``, for rates) or relative (``percent``, counts and money)."""
 
-ALL_LEVELS: tuple[Level, ...] = ("portfolio", "segment", "account", "contact")
+ALL_LEVELS: tuple[Level, ...] = LEVELS
 """Every aggregation level, coarsest first."""
 
 PROPERTY_PREFIX = "crmpulse_"

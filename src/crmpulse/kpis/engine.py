@@ -22,7 +22,7 @@ from crmpulse.kpis import health as health_model
 from crmpulse.kpis.catalogue import CATALOGUE
 from crmpulse.kpis.frame import Floats, Frame
 from crmpulse.kpis.gcpause import gc_paused
-from crmpulse.kpis.groups import Slots, sums
+from crmpulse.kpis.groups import Slots, slot_means
 from crmpulse.kpis.measures.base import Column, Context, EngineConfig
 from crmpulse.kpis.measures.engagement import engagement_columns
 from crmpulse.kpis.measures.feedback import feedback_columns, themes_of
@@ -32,13 +32,12 @@ from crmpulse.kpis.measures.revenue import revenue_columns
 from crmpulse.kpis.measures.service import service_columns
 from crmpulse.kpis.measures.surveys import survey_columns
 from crmpulse.kpis.periods import Period, Trailing, Window
-from crmpulse.kpis.values import KpiValue, Level
+from crmpulse.kpis.values import LEVELS, KpiValue, Level
 from crmpulse.model import Account, Activity, Contact, Deal, SurveyResponse, Ticket
 
 _ORDER = {definition.name: index for index, definition in enumerate(CATALOGUE)}
 _VERSION = {definition.name: definition.formula_version for definition in CATALOGUE}
 _DEFINED = {definition.name: definition.levels for definition in CATALOGUE}
-_LEVELS: tuple[Level, ...] = ("portfolio", "segment", "account", "contact")
 
 Family = Callable[[Context], list[Column]]
 FAMILIES: dict[str, Family] = {
@@ -87,6 +86,8 @@ class KpiTable:
         column = self.columns.get(kpi)
         if slot is None or column is None or slot >= len(column.present):
             return None
+        if level not in _DEFINED[kpi]:
+            return None
         if not column.present[slot]:
             return None
         return self._row(column, slot, explain=True)
@@ -109,7 +110,7 @@ class KpiTable:
         self,
         *,
         kpis: Iterable[str] | None = None,
-        levels: Sequence[Level] = _LEVELS,
+        levels: Sequence[Level] = LEVELS,
         explain: bool = False,
     ) -> Iterator[KpiValue]:
         """Rows ordered by KPI (catalogue order), level and entity id."""
@@ -118,7 +119,7 @@ class KpiTable:
             column = self.columns.get(name)
             if column is None:
                 continue
-            for level in _LEVELS:
+            for level in LEVELS:
                 if level not in levels or level not in _DEFINED[name]:
                     continue
                 first, last = self.slots.level_range(level)
@@ -245,30 +246,12 @@ def _add_health(table: KpiTable, ctx: Context, setup: HealthSetup, analyzer: Any
     first, last = ctx.slots.level_range("account")
     scored = ~np.isnan(result.score)
     pairs = ctx.slots.account_pairs(scored, levels=("portfolio", "segment", "account"))
-    n = np.bincount(pairs.slot, minlength=size).astype(np.float64)
-    total = sums(pairs, np.nan_to_num(result.score), size)
-    value = np.full(size, np.nan)
-    ok = n > 0
-    value[ok] = total[ok] / n[ok]
-    value[first:last] = result.score
-    present = np.zeros(size, np.bool_)
-    present[: ctx.slots.account_offset] = n[: ctx.slots.account_offset] > 0
-    present[first:last] = scored
-    table.columns["health_score"] = Column.of("health_score", value, n, present=present)
+    # an account's mean over itself is its own score: one pass gives every level
+    value, n = slot_means(pairs, np.nan_to_num(result.score), size)
+    table.columns["health_score"] = Column.of("health_score", value, n)
     band = np.full(size, np.nan)
-    band[first:last] = np.where(result.band_rank >= 0, result.band_rank, np.nan)
-    band_present = np.zeros(size, np.bool_)
-    band_present[first:last] = scored
-    table.columns["health_band"] = Column.of(
-        "health_band", band, scored_n(size, first, last, scored), present=band_present
-    )
-
-
-def scored_n(size: int, first: int, last: int, scored: np.ndarray) -> Floats:
-    """n = 1 for every scored account slot."""
-    n = np.zeros(size)
-    n[first:last] = scored
-    return n
+    band[first:last] = np.where(scored, result.band_rank, np.nan)
+    table.columns["health_band"] = Column.of("health_band", band, n)
 
 
 def compute(

@@ -20,9 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from crmpulse.kpis.frame import Bools, Floats, Frame, Ints
-from crmpulse.kpis.values import Level
-
-ALL_LEVELS: tuple[Level, ...] = ("portfolio", "segment", "account", "contact")
+from crmpulse.kpis.values import LEVELS, Level
 
 
 @dataclass(frozen=True)
@@ -42,10 +40,6 @@ class Slots:
         self.account_offset = 1 + len(frame.segments)
         self.contact_offset = self.account_offset + frame.n_accounts
         self.size = self.contact_offset + frame.n_contacts
-        self.level_of_slot = np.zeros(self.size, np.int64)
-        self.level_of_slot[self.segment_offset : self.account_offset] = 1
-        self.level_of_slot[self.account_offset : self.contact_offset] = 2
-        self.level_of_slot[self.contact_offset :] = 3
 
     def key(self, slot: int) -> tuple[Level, str | None]:
         """``(level, entity_id)`` of a slot."""
@@ -67,16 +61,12 @@ class Slots:
         }
         return bounds[level]
 
-    def account_slot(self, account: int) -> int:
-        """The slot of account code ``account``."""
-        return self.account_offset + account
-
     def pairs(
         self,
         account: Ints,
         contact: Ints | None,
         *,
-        levels: Sequence[Level] = ALL_LEVELS,
+        levels: Sequence[Level] = LEVELS,
         mask: Bools | None = None,
     ) -> Pairs:
         """The slots of the records selected by ``mask`` (all when ``None``) at ``levels``."""
@@ -129,6 +119,12 @@ def sums(pairs: Pairs, values: Floats, size: int) -> Floats:
     starts = np.flatnonzero(np.r_[True, slot[1:] != slot[:-1]])
     out[slot[starts]] = np.add.reduceat(value, starts)
     return out
+
+
+def slot_means(pairs: Pairs, values: Floats, size: int) -> tuple[Floats, Floats]:
+    """Per-slot mean of per-record ``values`` and the count it is over (NaN mean where 0)."""
+    n = counts(pairs, size)
+    return ratio(sums(pairs, values, size), n, 1.0), n
 
 
 def _sorted(pairs: Pairs, values: Floats) -> tuple[Ints, Floats]:

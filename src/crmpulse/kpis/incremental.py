@@ -108,24 +108,18 @@ class _AccountSource:
         if entity == "contacts":
             yield from self.store.scan(entity, columns, where_in=("account_id", [self.account_id]))
             return
-        # a record belongs through its own account or through one of the account's contacts
-        wanted = list(columns)
-        extra = [name for name in ("id",) if name not in wanted]
-        seen: set[str] = set()
-        keep = len(wanted)
-        parts: list[Sequence[Any]] = []
+        # A record belongs through its own account or through one of the account's contacts;
+        # one that names both comes back from both lookups, so rows are keyed by (source, id).
         scopes: list[tuple[str, Sequence[str]]] = [("account_id", [self.account_id])]
         if entity != "deals" and self.contact_ids:
             scopes.append(("contact_id", self.contact_ids))
+        found: dict[tuple[Any, ...], Sequence[Any]] = {}
         for scope in scopes:
-            for rows in self.store.scan(entity, [*wanted, *extra], where_in=scope):
+            for rows in self.store.scan(entity, [*columns, "source", "id"], where_in=scope):
                 for row in rows:
-                    key = str(row[wanted.index("id")] if "id" in wanted else row[keep])
-                    if key not in seen:
-                        seen.add(key)
-                        parts.append(row[:keep])
-        if parts:
-            yield parts
+                    found.setdefault(tuple(row[-2:]), row[:-2])
+        if found:
+            yield list(found.values())
 
 
 @dataclass

@@ -154,11 +154,6 @@ class Period:
         return ZoneInfo(self.tz)
 
     @property
-    def year(self) -> int:
-        """The calendar year of the first day (the ISO year for weeks)."""
-        return self.first_day.isocalendar().year if self.grain == "week" else self.first_day.year
-
-    @property
     def label(self) -> str:
         """The period label used in KPI values and snapshots."""
         first = self.first_day

@@ -59,10 +59,3 @@ def annualize_churn(monthly: float) -> float:
     if not 0 <= monthly <= 1:
         raise ValueError(f"a churn rate is a fraction within 0..1, got {monthly}")
     return float(1 - (1 - monthly) ** 12)
-
-
-def monthly_from_annual(annual: float) -> float:
-    """Monthly churn from an annual rate (fractions): 1 - (1 - a)^(1/12)."""
-    if not 0 <= annual <= 1:
-        raise ValueError(f"a churn rate is a fraction within 0..1, got {annual}")
-    return float(1 - (1 - annual) ** (1 / 12))

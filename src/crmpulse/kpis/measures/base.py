@@ -6,7 +6,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import numpy as np
 import structlog
 
 from crmpulse.kpis.calendar import BusinessCalendar, CalendarConfig
@@ -105,11 +104,6 @@ class Column:
         # families reuse one n for several KPIs; the engine's compaction gives every column
         # arrays of its own
         return cls(kpi, value, n, shown, margin_of_error, partial)
-
-
-def nan_array(size: int) -> Floats:
-    """An array of NaN (undefined everywhere)."""
-    return np.full(size, np.nan)
 
 
 MODEL_KEYS = frozenset({"bgnbd", "gamma_gamma", "sbg", "monthly_churn"})

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from crmpulse.kpis.frame import ACTIVITY_KINDS, Floats
-from crmpulse.kpis.groups import sums
+from crmpulse.kpis.groups import slot_means
 from crmpulse.kpis.measures.base import Column, Context
 from crmpulse.kpis.measures.retention import active_at
 
@@ -38,9 +38,5 @@ def engagement_columns(ctx: Context) -> list[Column]:
     score = 100 * np.minimum(1.0, account_points / target)
     active = active_at(ctx, ctx.end)
     pairs = ctx.slots.account_pairs(active, levels=("portfolio", "segment", "account"))
-    n = np.bincount(pairs.slot, minlength=size).astype(np.float64)
-    total = sums(pairs, score, size)
-    value = np.full(size, np.nan)
-    ok = n > 0
-    value[ok] = total[ok] / n[ok]
+    value, n = slot_means(pairs, score, size)
     return [Column.of("engagement_score", value, n)]

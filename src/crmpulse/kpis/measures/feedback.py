@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from crmpulse.kpis.groups import sums
+from crmpulse.kpis.groups import ratio, slot_means, sums
 from crmpulse.kpis.measures.base import Column, Context
 
 
@@ -42,14 +42,9 @@ def feedback_columns(ctx: Context, analyzer: Any) -> list[Column]:
         compound[i] = analysis.compound
         negative[i] = analysis.label == "negative"
     pairs = ctx.slots.pairs(s.account, s.contact, mask=mask)
-    n = np.bincount(pairs.slot, minlength=size).astype(np.float64)
-    ok = n > 0
-    sentiment = np.full(size, np.nan)
-    sentiment[ok] = 100 * sums(pairs, compound, size)[ok] / n[ok]
-    share = np.full(size, np.nan)
-    share[ok] = (
-        100 * np.bincount(pairs.slot, weights=negative[pairs.record], minlength=size)[ok] / n[ok]
-    )
+    mean, n = slot_means(pairs, compound, size)
+    sentiment = 100 * mean
+    share = ratio(sums(pairs, negative, size), n)
     return [
         Column.of("sentiment_score", sentiment, n),
         Column.of("negative_feedback_share", share, n),

@@ -22,7 +22,7 @@ import structlog
 
 from crmpulse.kpis import prediction
 from crmpulse.kpis.frame import Floats
-from crmpulse.kpis.groups import pair_key, sums
+from crmpulse.kpis.groups import counts, pair_key, slot_means
 from crmpulse.kpis.measures.base import DAY, Column, Context, model
 from crmpulse.kpis.measures.retention import active_at
 from crmpulse.kpis.values import Level
@@ -147,13 +147,9 @@ def prediction_columns(ctx: Context) -> list[Column]:
         value[buyer] = buyer_value
     modelled = ~np.isnan(risk) & not_churned
     pairs = ctx.slots.account_pairs(modelled, levels=_LEVELS)
-    n = np.bincount(pairs.slot, minlength=size).astype(np.float64)
     for name, per_account in (("churn_risk", risk), ("expected_value_12m", value)):
-        total = sums(pairs, np.nan_to_num(per_account), size)
-        column = np.full(size, np.nan)
-        ok = n > 0
-        column[ok] = total[ok] / n[ok]
-        columns.append(Column.of(name, column, n))
+        mean, n = slot_means(pairs, np.nan_to_num(per_account), size)
+        columns.append(Column.of(name, mean, n))
     columns.append(_projected_retention(ctx))
     return columns
 
@@ -166,10 +162,10 @@ def _projected_retention(ctx: Context) -> Column:
     ended = np.where(f.account_churned < ctx.end, f.account_churned, ctx.end)
     tenure = np.floor((ended - since) / (_MONTH_DAYS * DAY))
     churned = customer & (f.account_churned < ctx.end)
-    value = np.full(size, np.nan)
     active = active_at(ctx, ctx.end)
     pairs = ctx.slots.account_pairs(active, levels=("portfolio", "segment"))
-    n = np.bincount(pairs.slot, minlength=size).astype(np.float64)
+    n = counts(pairs, size)
+    value = np.full(size, np.nan)
 
     def fit_sbg() -> prediction.SbgParams:
         if customer.sum() < MIN_CUSTOMERS or not churned.any():
@@ -183,7 +179,5 @@ def _projected_retention(ctx: Context) -> Column:
     if params is not None:
         t = np.maximum(np.nan_to_num(tenure), 0)
         ahead = prediction.sbg_survival(params, t + 12) / prediction.sbg_survival(params, t)
-        total = sums(pairs, 100 * np.nan_to_num(ahead), size)
-        ok = n > 0
-        value[ok] = total[ok] / n[ok]
+        value, n = slot_means(pairs, 100 * np.nan_to_num(ahead), size)
     return Column.of("projected_retention_12m", value, n)

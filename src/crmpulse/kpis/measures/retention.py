@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from crmpulse.kpis.frame import Bools, Floats
-from crmpulse.kpis.groups import sums
+from crmpulse.kpis.groups import counts, ratio, sums
 from crmpulse.kpis.measures.base import DAY, Column, Context
 from crmpulse.kpis.values import Level
 
@@ -57,19 +57,19 @@ def retention_columns(ctx: Context) -> list[Column]:
 
     def tally(mask: Bools) -> Floats:
         pairs = ctx.slots.account_pairs(mask, levels=LEVELS)
-        return np.bincount(pairs.slot, minlength=size).astype(np.float64)
+        return counts(pairs, size)
 
     cohort = tally(start_active)
     kept = tally(still)
-    present = _present(ctx, cohort)
+    present = _aggregates(ctx)
     columns = [
         Column.of("customers_active", tally(end_active), tally(end_active), present=present),
-        Column.of("retention_rate", _pct(kept, cohort), cohort, present=present),
-        Column.of("churn_rate", _pct(cohort - kept, cohort), cohort, present=present),
+        Column.of("retention_rate", ratio(kept, cohort), cohort, present=present),
+        Column.of("churn_rate", ratio(cohort - kept, cohort), cohort, present=present),
     ]
     won_n = tally(won)
     columns.append(
-        Column.of("early_churn_rate", _pct(tally(lost_won), won_n), won_n, present=present)
+        Column.of("early_churn_rate", ratio(tally(lost_won), won_n), won_n, present=present)
     )
 
     start_revenue = account_revenue(ctx, ctx.start)
@@ -79,22 +79,16 @@ def retention_columns(ctx: Context) -> list[Column]:
     base_sum = sums(pairs, start_revenue, size)
     kept_sum = sums(pairs, np.minimum(start_revenue, end_revenue), size)
     end_sum = sums(pairs, end_revenue, size)
-    base_n = np.bincount(pairs.slot, minlength=size).astype(np.float64)
-    columns.append(Column.of("grr", _pct(kept_sum, base_sum), base_n, present=present))
-    columns.append(Column.of("nrr", _pct(end_sum, base_sum), base_n, present=present))
+    base_n = counts(pairs, size)
+    columns.append(Column.of("grr", ratio(kept_sum, base_sum), base_n, present=present))
+    columns.append(Column.of("nrr", ratio(end_sum, base_sum), base_n, present=present))
     return columns
 
 
-def _present(ctx: Context, cohort: Floats) -> Bools:
+def _aggregates(ctx: Context) -> Bools:
+    """Rows for the portfolio and every segment, even without customers (then undefined)."""
     shown = np.zeros(ctx.slots.size, np.bool_)
     first, last = ctx.slots.level_range("segment")
     shown[first:last] = True
     shown[0] = True
     return shown
-
-
-def _pct(part: Floats, whole: Floats) -> Floats:
-    out = np.full(len(part), np.nan)
-    ok = whole > 0
-    out[ok] = 100 * part[ok] / whole[ok]
-    return out

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from crmpulse.kpis.frame import Floats
-from crmpulse.kpis.groups import distinct_counts, ratio, sums
+from crmpulse.kpis.groups import counts, distinct_counts, ratio, sums
 from crmpulse.kpis.measures.base import DAY, Column, Context, model
 from crmpulse.kpis.measures.retention import account_revenue, active_at
 from crmpulse.kpis.values import Level
@@ -34,7 +34,7 @@ def revenue_columns(ctx: Context) -> list[Column]:
     sold = d.is_won & ctx.within(d.closed) & ~np.isnan(d.amount)
     pairs = ctx.slots.pairs(d.account, None, mask=sold, levels=("portfolio", "segment", "account"))
     revenue = sums(pairs, d.amount, size)
-    sales = np.bincount(pairs.slot, minlength=size).astype(np.float64)
+    sales = counts(pairs, size)
     columns = [
         Column.of("revenue_won", np.where(sales > 0, revenue, np.nan), sales),
         Column.of("avg_ticket_sale", ratio(revenue, sales, 1.0), sales),
@@ -63,7 +63,7 @@ def _conversion(ctx: Context) -> Column:
     pairs = ctx.slots.pairs(
         f.contact_account, None, mask=leads, levels=("portfolio", "segment", "account")
     )
-    n = np.bincount(pairs.slot, minlength=size).astype(np.float64)
+    n = counts(pairs, size)
     hits: Floats = np.bincount(
         pairs.slot, weights=converted[pairs.record].astype(np.float64), minlength=size
     ).astype(np.float64)
@@ -88,7 +88,7 @@ def _ltv(ctx: Context) -> Column:
         earlier = active_at(ctx, ctx.end - window_days * DAY)
         lost = earlier & (f.account_churned < ctx.end)
         pairs = slots.account_pairs(earlier, levels=levels)
-        base = np.bincount(pairs.slot, minlength=size).astype(np.float64)
+        base = counts(pairs, size)
         lost_n: Floats = np.bincount(
             pairs.slot, weights=lost[pairs.record].astype(np.float64), minlength=size
         ).astype(np.float64)
