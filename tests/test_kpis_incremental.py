@@ -29,17 +29,19 @@ def _assert_same(live: LiveKpis, store: Store, setup: HealthSetup) -> None:
     slots = full.slots
     for name, column in full.columns.items():
         mine = live.table.columns[name]
-        assert len(mine.value) == len(column.value), name
-        for slot in range(len(column.value)):
+        assert mine.dense_end == column.dense_end, name
+        assert mine.tail_slot.tolist() == column.tail_slot.tolist(), name
+        for slot in [*range(column.dense_end), *column.tail_slot.tolist()]:
             if name in live.stale and slot < slots.account_offset:
                 continue
             key = (name, slots.key(slot))
-            assert bool(column.present[slot]) == bool(mine.present[slot]), key
-            if column.present[slot]:
-                np.testing.assert_allclose(
-                    mine.value[slot], column.value[slot], rtol=1e-9, err_msg=str(key)
-                )
-                assert mine.n[slot] == column.n[slot], key
+            theirs, ours = column.get(slot), mine.get(slot)
+            assert theirs is not None, key
+            assert ours is not None, key
+            assert theirs.present == ours.present, key
+            if theirs.present:
+                np.testing.assert_allclose(ours.value, theirs.value, rtol=1e-9, err_msg=str(key))
+                assert ours.n == theirs.n, key
 
 
 @pytest.mark.parametrize("change", ["detractor", "ticket"])
@@ -92,9 +94,10 @@ def test_one_account_recompute_equals_a_full_pass(tmp_path: object, change: str)
             assert after is not None
             assert before is None or (after.value or 0) < (before.value or 0)
         # a second recompute with nothing new changes nothing
-        snapshot = {k: c.value.copy() for k, c in live.table.columns.items()}
+        snapshot = {k: (c.value.copy(), c.tail_value.copy()) for k, c in live.table.columns.items()}
         live.recompute_account(account)
-        for name, values in snapshot.items():
+        for name, (values, tail) in snapshot.items():
             np.testing.assert_array_equal(live.table.columns[name].value, values, err_msg=name)
+            np.testing.assert_array_equal(live.table.columns[name].tail_value, tail, err_msg=name)
         assert "frt_median_h" in live.stale
         assert "nps" not in live.stale

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from crmpulse.kpis.catalogue import get
-from crmpulse.kpis.engine import KpiTable
+from crmpulse.kpis.table import KpiTable
 from crmpulse.kpis.targets import Target, attainment, met
 from crmpulse.kpis.values import KpiValue
 

@@ -11,8 +11,8 @@ number of entities. The health score is computed from each account's KPIs over t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,8 +20,8 @@ import numpy as np
 
 from crmpulse.kpis import health as health_model
 from crmpulse.kpis.catalogue import CATALOGUE
-from crmpulse.kpis.frame import Floats, Frame
-from crmpulse.kpis.gcpause import gc_paused
+from crmpulse.kpis.frame import Frame
+from crmpulse.kpis.gcpause import gc_paused, trim_heap
 from crmpulse.kpis.groups import Slots, slot_means
 from crmpulse.kpis.measures.base import Column, Context, EngineConfig
 from crmpulse.kpis.measures.engagement import engagement_columns
@@ -32,14 +32,11 @@ from crmpulse.kpis.measures.revenue import revenue_columns
 from crmpulse.kpis.measures.service import service_columns
 from crmpulse.kpis.measures.surveys import survey_columns
 from crmpulse.kpis.periods import Period, Trailing, Window
-from crmpulse.kpis.values import LEVELS, KpiValue, Level
+from crmpulse.kpis.table import DEFINED, KpiTable, StoredColumn
+from crmpulse.kpis.values import KpiValue
 from crmpulse.model import Account, Activity, Contact, Deal, SurveyResponse, Ticket
 
-_ORDER = {definition.name: index for index, definition in enumerate(CATALOGUE)}
-_VERSION = {definition.name: definition.formula_version for definition in CATALOGUE}
-_DEFINED = {definition.name: definition.levels for definition in CATALOGUE}
-
-Family = Callable[[Context], list[Column]]
+Family = Callable[[Context], Iterable[Column]]
 FAMILIES: dict[str, Family] = {
     "surveys": survey_columns,
     "service": service_columns,
@@ -61,96 +58,6 @@ class HealthSetup:
     window_days: int = 90
 
 
-@dataclass
-class KpiTable:
-    """Every KPI of one window for every slot, with the health result and feedback themes."""
-
-    slots: Slots
-    label: str
-    partial: bool
-    columns: dict[str, Column]
-    health: health_model.HealthResult | None = None
-    themes: dict[str, list[tuple[str, int, float]]] = field(default_factory=dict)
-
-    def account_values(self, kpi: str) -> Floats:
-        """Account-level values of ``kpi`` in account-code order (NaN where there is none)."""
-        first, last = self.slots.level_range("account")
-        column = self.columns.get(kpi)
-        if column is None or len(column.value) < last:
-            return np.full(last - first, np.nan)
-        return np.where(column.present[first:last], column.value[first:last], np.nan)
-
-    def value(self, kpi: str, level: Level, entity_id: str | None = None) -> KpiValue | None:
-        """One row, or ``None`` when the entity has no value of ``kpi`` in the window."""
-        slot = self._slot(level, entity_id)
-        column = self.columns.get(kpi)
-        if slot is None or column is None or slot >= len(column.present):
-            return None
-        if level not in _DEFINED[kpi]:
-            return None
-        if not column.present[slot]:
-            return None
-        return self._row(column, slot, explain=True)
-
-    def _slot(self, level: Level, entity_id: str | None) -> int | None:
-        frame = self.slots.frame
-        if level == "portfolio":
-            return 0
-        if level == "segment":
-            if entity_id not in frame.segments:
-                return None
-            return self.slots.segment_offset + frame.segments.index(entity_id)
-        if level == "account":
-            code = frame.account_code(entity_id or "")
-            return None if code < 0 else self.slots.account_offset + code
-        code = frame.contact_code(entity_id or "")
-        return None if code < 0 else self.slots.contact_offset + code
-
-    def rows(
-        self,
-        *,
-        kpis: Iterable[str] | None = None,
-        levels: Sequence[Level] = LEVELS,
-        explain: bool = False,
-    ) -> Iterator[KpiValue]:
-        """Rows ordered by KPI (catalogue order), level and entity id."""
-        names = sorted(self.columns if kpis is None else kpis, key=_ORDER.__getitem__)
-        for name in names:
-            column = self.columns.get(name)
-            if column is None:
-                continue
-            for level in LEVELS:
-                if level not in levels or level not in _DEFINED[name]:
-                    continue
-                first, last = self.slots.level_range(level)
-                for slot in np.flatnonzero(column.present[first:last]) + first:
-                    yield self._row(column, int(slot), explain=explain)
-
-    def _row(self, column: Column, slot: int, *, explain: bool) -> KpiValue:
-        level, entity_id = self.slots.key(slot)
-        value = float(column.value[slot])
-        margin = None if column.margin_of_error is None else float(column.margin_of_error[slot])
-        text = explanation = None
-        if level == "account" and self.health is not None and column.kpi.startswith("health_"):
-            index = slot - self.slots.account_offset
-            text = self.health.band[index] if column.kpi == "health_band" else None
-            if explain and column.kpi == "health_score":
-                explanation = health_model.explain(self.health, index).text
-        return KpiValue(
-            kpi=column.kpi,
-            level=level,
-            entity_id=entity_id,
-            period=self.label,
-            value=None if np.isnan(value) else value,
-            n=int(column.n[slot]),
-            formula_version=_VERSION[column.kpi],
-            margin_of_error=None if margin is None or np.isnan(margin) else margin,
-            partial=self.partial or column.partial,
-            text=text,
-            explanation=explanation,
-        )
-
-
 def compute_window(
     frame: Frame,
     window: Window,
@@ -161,13 +68,15 @@ def compute_window(
     analyzer: Any = None,
     cache: dict[Any, Any] | None = None,
     families: set[str] | None = None,
+    kpis: set[str] | None = None,
 ) -> KpiTable:
     """Every KPI of the catalogue over ``window`` at every level, as of ``as_of``.
 
     ``analyzer`` (a :class:`crmpulse.kpis.feedback.FeedbackAnalyzer`) adds the feedback KPIs;
     ``health`` adds the health score. ``cache`` may be shared between calls on the same frame
     (models fitted for one window end are reused by another window with the same end).
-    ``families`` limits the computation to some catalogue families (all by default).
+    ``families`` limits the computation to some catalogue families (all by default), ``kpis``
+    lets families skip the work only other KPIs need (the table may still hold more).
     """
     config = config or EngineConfig()
     slots = Slots(frame)
@@ -181,44 +90,25 @@ def compute_window(
         as_of=as_of.timestamp(),
         config=config,
         cache=shared,
+        wanted=None if kpis is None else frozenset(kpis),
     )
     with gc_paused():
-        columns: dict[str, Column] = {}
+        columns: dict[str, StoredColumn] = {}
         for name, family in FAMILIES.items():
             if families is not None and name not in families:
                 continue
             for column in family(ctx):
-                columns[column.kpi] = _compact(column, slots, _DEFINED[column.kpi])
+                columns[column.kpi] = StoredColumn.compact(column, slots, DEFINED[column.kpi])
+            trim_heap()
         if analyzer is not None and (families is None or "feedback" in families):
             for column in feedback_columns(ctx, analyzer):
-                columns[column.kpi] = _compact(column, slots, _DEFINED[column.kpi])
+                columns[column.kpi] = StoredColumn.compact(column, slots, DEFINED[column.kpi])
         table = KpiTable(slots, window.label, ctx.running, columns)
         if analyzer is not None:
             table.themes = themes_of(ctx)
         if health is not None:
             _add_health(table, ctx, health, analyzer)
-            for name in ("health_score", "health_band"):
-                table.columns[name] = _compact(table.columns[name], slots, _DEFINED[name])
         return table
-
-
-def _compact(column: Column, slots: Slots, levels: tuple[Level, ...]) -> Column:
-    """Keep only the slots of the levels the KPI exists at; counts as 32-bit integers.
-
-    A million contacts make every full-size column a megabyte per array; most KPIs have no
-    contact level, so their columns end where the contacts begin.
-    """
-    end = max(slots.level_range(level)[1] for level in levels)
-    return Column(
-        kpi=column.kpi,
-        value=column.value[:end].copy(),
-        n=column.n[:end].astype(np.int32),
-        present=column.present[:end].copy(),
-        margin_of_error=None
-        if column.margin_of_error is None
-        else column.margin_of_error[:end].copy(),
-        partial=column.partial,
-    )
 
 
 def _add_health(table: KpiTable, ctx: Context, setup: HealthSetup, analyzer: Any) -> None:
@@ -237,6 +127,7 @@ def _add_health(table: KpiTable, ctx: Context, setup: HealthSetup, analyzer: Any
             analyzer=analyzer,
             cache=ctx.cache,
             families={_FAMILY_OF[kpi] for kpi in kpis},
+            kpis=kpis,
         )
     values = {kpi: basis.account_values(kpi) for kpi in kpis}
     segments = [frame.segments[s] if s >= 0 else None for s in frame.account_segment]
@@ -248,10 +139,15 @@ def _add_health(table: KpiTable, ctx: Context, setup: HealthSetup, analyzer: Any
     pairs = ctx.slots.account_pairs(scored, levels=("portfolio", "segment", "account"))
     # an account's mean over itself is its own score: one pass gives every level
     value, n = slot_means(pairs, np.nan_to_num(result.score), size)
-    table.columns["health_score"] = Column.of("health_score", value, n)
+    slots = ctx.slots
+    table.columns["health_score"] = StoredColumn.compact(
+        Column.of("health_score", value, n), slots, DEFINED["health_score"]
+    )
     band = np.full(size, np.nan)
     band[first:last] = np.where(scored, result.band_rank, np.nan)
-    table.columns["health_band"] = Column.of("health_band", band, n)
+    table.columns["health_band"] = StoredColumn.compact(
+        Column.of("health_band", band, n), slots, DEFINED["health_band"]
+    )
 
 
 def compute(

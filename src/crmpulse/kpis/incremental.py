@@ -32,11 +32,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from crmpulse.kpis.catalogue import CATALOGUE
-from crmpulse.kpis.engine import HealthSetup, KpiTable, compute_window
+from crmpulse.kpis.engine import HealthSetup, compute_window
 from crmpulse.kpis.frame import Frame
 from crmpulse.kpis.loading import ColumnSource, load_frame
 from crmpulse.kpis.measures.base import MODEL_KEYS, EngineConfig
 from crmpulse.kpis.periods import Window
+from crmpulse.kpis.table import KpiTable, StoredColumn
 from crmpulse.kpis.values import KpiValue
 
 MEAN_KPIS = frozenset(
@@ -216,13 +217,8 @@ class LiveKpis:
                 elif _DEFINED[name] & {"portfolio", "segment"}:
                     self.stale.add(name)
             for target, origin in [(account_slot, small_account), *contact_map.items()]:
-                if target >= len(column.value) or origin >= len(fresh.value):
-                    continue
-                column.value[target] = fresh.value[origin]
-                column.n[target] = fresh.n[origin]
-                column.present[target] = fresh.present[origin]
-                if column.margin_of_error is not None and fresh.margin_of_error is not None:
-                    column.margin_of_error[target] = fresh.margin_of_error[origin]
+                if target < column.dense_end or "contact" in _DEFINED[name]:
+                    column.put(target, fresh.get(origin))
         _nps_margin(table, aggregates)
         if new.health is not None and table.health is not None:
             table.health.score[code] = new.health.score[0]
@@ -238,15 +234,15 @@ class LiveKpis:
         return out
 
 
-def _contribution(column: Any, slot: int) -> tuple[float, float]:
-    if slot >= len(column.present) or not column.present[slot] or column.n[slot] == 0:
+def _contribution(column: StoredColumn, slot: int) -> tuple[float, float]:
+    cell = column.get(slot)
+    if cell is None or not cell.present or cell.n == 0:
         return 0.0, 0.0
-    value = float(column.value[slot])
-    return (0.0 if np.isnan(value) else value), float(column.n[slot])
+    return (0.0 if np.isnan(cell.value) else cell.value), float(cell.n)
 
 
 def _move(
-    column: Any, slot: int, name: str, old: tuple[float, float], new: tuple[float, float]
+    column: StoredColumn, slot: int, name: str, old: tuple[float, float], new: tuple[float, float]
 ) -> None:
     n = float(column.n[slot])
     value = float(column.value[slot])
@@ -284,8 +280,7 @@ def _nps_margin(table: KpiTable, slots: list[int]) -> None:
 
 
 def _row(table: KpiTable, name: str, slot: int) -> KpiValue | None:
-    level, entity = table.slots.key(slot)
-    return table.value(name, level, entity)
+    return table.row_at(name, slot)
 
 
 def _with_segments(frame: Frame, segments: list[str]) -> Frame:

@@ -24,7 +24,7 @@ from crmpulse.kpis.frame import (
     Surveys,
     Tickets,
 )
-from crmpulse.kpis.gcpause import gc_paused
+from crmpulse.kpis.gcpause import gc_paused, trim_heap
 
 
 class ColumnSource(Protocol):
@@ -118,7 +118,9 @@ def load_frame(
     # Millions of short-lived row tuples would trigger cyclic-GC passes over an ever larger
     # heap; none of them can form a cycle.
     with gc_paused():
-        return _load(source, comments=comments, opener=opener)
+        frame = _load(source, comments=comments, opener=opener)
+    trim_heap()
+    return frame
 
 
 def _load(

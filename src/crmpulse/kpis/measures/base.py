@@ -60,6 +60,12 @@ class Context:
     as_of: float
     config: EngineConfig
     cache: dict[Any, Any] = field(default_factory=dict, compare=False)
+    wanted: frozenset[str] | None = None
+    """The KPIs asked for (``None``: all); a family may skip work no wanted KPI needs."""
+
+    def wants(self, *kpis: str) -> bool:
+        """Whether any of ``kpis`` is asked for."""
+        return self.wanted is None or any(k in self.wanted for k in kpis)
 
     @property
     def days(self) -> float:

@@ -17,9 +17,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
-from crmpulse.kpis.frame import Floats, Ints
+from crmpulse.kpis.frame import Bools, Floats, Ints
 from crmpulse.kpis.groups import Pairs, Summary, distinct_counts, pair_key, ratio, summarize
 from crmpulse.kpis.measures.base import DAY, HOUR, Column, Context
 from crmpulse.kpis.values import Level
@@ -65,19 +67,23 @@ def _neighbours(ctx: Context) -> tuple[Floats, Floats]:
 
 def _duration_columns(
     ctx: Context, prefix: str, pairs: Pairs, start: Floats, end: Floats
-) -> list[Column]:
+) -> Iterator[Column]:
     size = ctx.slots.size
-    hours = (end - start) / HOUR
-    columns = _summary_columns(prefix, summarize(pairs, hours, size))
+    if ctx.wants(*_summary_names(prefix)):
+        yield from _summary_columns(prefix, summarize(pairs, (end - start) / HOUR, size))
     calendar = ctx.config.calendar
-    if calendar is not None:
+    business_prefix = f"{prefix}_business"
+    if calendar is not None and ctx.wants(*_summary_names(business_prefix)):
         # window-independent: computed once per frame for every ticket
         key = ("business_hours", prefix)
         business = ctx.cache.get(key)
         if business is None:
             business = ctx.cache[key] = calendar.business_seconds_array(start, end) / HOUR
-        columns += _summary_columns(f"{prefix}_business", summarize(pairs, business, size))
-    return columns
+        yield from _summary_columns(business_prefix, summarize(pairs, business, size))
+
+
+def _summary_names(prefix: str) -> tuple[str, ...]:
+    return (f"{prefix}_mean_h", f"{prefix}_median_h", f"{prefix}_p90_h")
 
 
 def _summary_columns(prefix: str, summary: Summary) -> list[Column]:
@@ -88,68 +94,76 @@ def _summary_columns(prefix: str, summary: Summary) -> list[Column]:
     ]
 
 
-def service_columns(ctx: Context) -> list[Column]:
-    """Every service KPI for every slot of the window."""
+def service_columns(ctx: Context) -> Iterator[Column]:
+    """Every service KPI for every slot of the window, one at a time (each is full size)."""
     t = ctx.frame.tickets
     size = ctx.slots.size
     slots = ctx.slots
     created = ctx.within(t.created)
-    volume_pairs = slots.pairs(t.account, t.contact, mask=created)
-    volume = np.bincount(volume_pairs.slot, minlength=size).astype(np.float64)
-    columns = [Column.of("ticket_volume", volume, volume)]
+    if ctx.wants("ticket_volume"):
+        volume_pairs = slots.pairs(t.account, t.contact, mask=created)
+        volume = np.bincount(volume_pairs.slot, minlength=size).astype(np.float64)
+        yield Column.of("ticket_volume", volume, volume)
+        del volume, volume_pairs
 
-    answered = created & ~np.isnan(t.first_response)
-    columns += _duration_columns(
-        ctx, "frt", slots.pairs(t.account, t.contact, mask=answered), t.created, t.first_response
-    )
+    if ctx.wants(*_summary_names("frt"), *_summary_names("frt_business")):
+        answered = created & ~np.isnan(t.first_response)
+        pairs = slots.pairs(t.account, t.contact, mask=answered)
+        yield from _duration_columns(ctx, "frt", pairs, t.created, t.first_response)
     closed = ctx.within(t.closed)
-    columns += _duration_columns(
-        ctx, "resolution", slots.pairs(t.account, t.contact, mask=closed), t.created, t.closed
-    )
+    if ctx.wants(*_summary_names("resolution"), *_summary_names("resolution_business")):
+        pairs = slots.pairs(t.account, t.contact, mask=closed)
+        yield from _duration_columns(ctx, "resolution", pairs, t.created, t.closed)
+    if not ctx.wants("recontact_rate", "recontact_customers", "fcr"):
+        return
 
     before, after = _neighbours(ctx)
     window = ctx.config.recontact_days * DAY
     requester = _requesters(ctx)
     identified = requester >= 0
-    repeat = (t.created - before) <= window  # NaN compares False
     base = created & identified
-    base_pairs = slots.pairs(t.account, t.contact, mask=base)
-    repeats: Floats = np.bincount(
-        base_pairs.slot, weights=repeat[base_pairs.record].astype(np.float64), minlength=size
-    ).astype(np.float64)
-    base_n = np.bincount(base_pairs.slot, minlength=size).astype(np.float64)
-    columns.append(Column.of("recontact_rate", ratio(repeats, base_n), base_n))
+    if ctx.wants("recontact_rate"):
+        base_pairs = slots.pairs(t.account, t.contact, mask=base)
+        record = base_pairs.record
+        repeat = (t.created[record] - before[record]) <= window  # NaN compares False
+        repeats: Floats = np.bincount(
+            base_pairs.slot, weights=repeat.astype(np.float64), minlength=size
+        ).astype(np.float64)
+        base_n = np.bincount(base_pairs.slot, minlength=size).astype(np.float64)
+        yield Column.of("recontact_rate", ratio(repeats, base_n), base_n)
+        del repeats, base_n, base_pairs, record, repeat
 
-    customer_pairs = slots.pairs(t.account, None, mask=base, levels=_LEVELS_CUSTOMER)
-    contacted = distinct_counts(customer_pairs, requester, size)
-    per_requester = _requester_ticket_counts(customer_pairs, requester)
-    more_than_once = distinct_counts(
-        Pairs(customer_pairs.record[per_requester >= 2], customer_pairs.slot[per_requester >= 2]),
-        requester,
-        size,
-    )
-    present = contacted > 0
-    present[slots.contact_offset :] = False
-    columns.append(
-        Column.of(
-            "recontact_customers",
-            ratio(more_than_once, contacted),
-            contacted,
-            present=present,
-        )
-    )
+    if ctx.wants("recontact_customers"):
+        yield _recontact_customers(ctx, base, requester)
 
     elapsed = (t.closed + window) <= ctx.as_of
     eligible = closed & identified & elapsed
     fcr_pairs = slots.pairs(t.account, t.contact, mask=eligible)
-    followed = after <= t.closed + window
+    record = fcr_pairs.record
+    followed = after[record] <= t.closed[record] + window
     resolved: Floats = np.bincount(
-        fcr_pairs.slot, weights=(~followed[fcr_pairs.record]).astype(np.float64), minlength=size
+        fcr_pairs.slot, weights=(~followed).astype(np.float64), minlength=size
     ).astype(np.float64)
     fcr_n = np.bincount(fcr_pairs.slot, minlength=size).astype(np.float64)
     censored = bool(np.any(closed & identified & ~elapsed))
-    columns.append(Column.of("fcr", ratio(resolved, fcr_n), fcr_n, partial=censored))
-    return columns
+    yield Column.of("fcr", ratio(resolved, fcr_n), fcr_n, partial=censored)
+
+
+def _recontact_customers(ctx: Context, base: Bools, requester: Ints) -> Column:
+    t = ctx.frame.tickets
+    slots, size = ctx.slots, ctx.slots.size
+    customer_pairs = slots.pairs(t.account, None, mask=base, levels=_LEVELS_CUSTOMER)
+    contacted = distinct_counts(customer_pairs, requester, size)
+    per_requester = _requester_ticket_counts(customer_pairs, requester)
+    again = per_requester >= 2
+    more_than_once = distinct_counts(
+        Pairs(customer_pairs.record[again], customer_pairs.slot[again]), requester, size
+    )
+    present = contacted > 0
+    present[slots.contact_offset :] = False
+    return Column.of(
+        "recontact_customers", ratio(more_than_once, contacted), contacted, present=present
+    )
 
 
 def _requester_ticket_counts(pairs: Pairs, requester: Ints) -> Ints:

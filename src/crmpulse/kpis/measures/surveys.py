@@ -7,6 +7,8 @@ vectorized values follow exactly the documented rules; counts and sums are then 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from crmpulse.kpis.frame import Floats
@@ -62,7 +64,7 @@ def _classify(ctx: Context, mask: np.ndarray) -> tuple[Floats, Floats, Floats, F
     return bucket[inverse], csat_value[inverse], satisfied[inverse], ces_value[inverse]
 
 
-def survey_columns(ctx: Context) -> list[Column]:
+def survey_columns(ctx: Context) -> Iterator[Column]:
     """NPS, recommendation rate, CSAT, CSAT mean and CES for every slot of the window."""
     s = ctx.frame.surveys
     size = ctx.slots.size
@@ -95,10 +97,9 @@ def survey_columns(ctx: Context) -> list[Column]:
     with np.errstate(invalid="ignore", divide="ignore"):
         margin = Z95 * (100 * np.sqrt(variance / n))
     touched = (n + nps_invalid) > 0
-    columns = [
-        Column.of("nps", nps, n, present=touched, margin_of_error=margin),
-        Column.of("recommendation_rate", ratio(promoters, n), n, present=touched),
-    ]
+    yield Column.of("nps", nps, n, present=touched, margin_of_error=margin)
+    yield Column.of("recommendation_rate", ratio(promoters, n), n, present=touched)
+    del promoters, passives, detractors, nps_invalid, n, nps, share_p, share_d, variance, margin
 
     is_csat = kind == CSAT
     valid_csat = is_csat & ~np.isnan(csat_value)
@@ -109,26 +110,18 @@ def survey_columns(ctx: Context) -> list[Column]:
     share = ratio(csat_ok, csat_n, 1.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         csat_margin = Z95 * 100 * np.sqrt(share * (1 - share) / csat_n)
-    columns.append(
-        Column.of(
-            "csat",
-            ratio(csat_ok, csat_n),
-            csat_n,
-            present=csat_touched,
-            margin_of_error=csat_margin,
-        )
+    yield Column.of(
+        "csat", ratio(csat_ok, csat_n), csat_n, present=csat_touched, margin_of_error=csat_margin
     )
-    columns.append(
-        Column.of("csat_mean", ratio(csat_sum, csat_n, 1.0), csat_n, present=csat_touched)
-    )
+    yield Column.of("csat_mean", ratio(csat_sum, csat_n, 1.0), csat_n, present=csat_touched)
+    del csat_n, csat_ok, csat_sum, csat_touched, share, csat_margin
 
     is_ces = kind == CES
     valid_ces = is_ces & ~np.isnan(ces_value)
     ces_n = per_slot(valid_ces)
     ces_sum = per_slot(valid_ces, ces_value)
     ces_touched = (ces_n + per_slot(is_ces & np.isnan(ces_value))) > 0
-    columns.append(Column.of("ces", ratio(ces_sum, ces_n, 1.0), ces_n, present=ces_touched))
-    return columns
+    yield Column.of("ces", ratio(ces_sum, ces_n, 1.0), ces_n, present=ces_touched)
 
 
 def _spread(part: Floats, mask: np.ndarray, total: int) -> Floats:
