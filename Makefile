@@ -30,6 +30,11 @@ bench: $(STAMP)
 bench-salesforce: $(STAMP)
 	$(BIN)/python bench/sync_salesforce.py --scale medium
 
+# full HubSpot and Salesforce pulls under the CRMs' real limits: refusals and share of the limit used
+.PHONY: bench-limits
+bench-limits: $(STAMP)
+	$(BIN)/python bench/rate_limits.py --scale medium
+
 # builds (once, ~7 GB, cached in ~/.cache/crmpulse) a 10-million-record store, then measures
 bench-kpis: $(STAMP)
 	$(BIN)/python bench/kpis_full.py --scale 1.0 --accounts 50

@@ -222,9 +222,9 @@ def test_hubspot_incremental_pulls_a_changed_and_an_added_activity(
     assert got[call_id] == (*call[:2], "inbound", *call[3:])
     assert got[added_id] == (ActivityKind.EMAIL, when, "inbound", account_id, contact_id)
     reads = _reads_by_stream(connector, HUBSPOT_STREAMS)
-    # An unchanged stream costs its one search; a changed one adds one v4 association read per
-    # association type (contacts, companies) for the page.
-    assert reads == {"calls": 3, "emails": 3, "meetings": 1, "notes": 1, "tasks": 1}
+    # An unchanged stream costs its one search and one page of its (empty) archived listing; a
+    # changed one adds one v4 association read per association type (contacts, companies).
+    assert reads == {"calls": 4, "emails": 4, "meetings": 2, "notes": 2, "tasks": 2}
 
 
 def test_salesforce_incremental_pulls_a_changed_and_an_added_activity(

@@ -115,15 +115,39 @@ def test_outage_gives_up_after_the_configured_retries(server: SandboxServer) -> 
     assert conn.calls.by_operation["list companies"] == 3
 
 
-def test_daily_limit_stops_without_retrying(world: synth.World) -> None:
+def test_daily_limit_stops_before_the_crm_refuses(world: synth.World) -> None:
     portal = Portal.from_records(world.records())
     with SandboxServer(portal, token=TOKEN, limits=RateLimits(daily=3)) as srv:
         conn = connector(srv.base_url)
         conn._sync = SyncSettings(page_size=5, overlap_seconds=0.2)
         contacts = next(s for s in STREAMS if s.name == "contacts")
-        with pytest.raises(QuotaExhaustedError):
+        with pytest.raises(QuotaExhaustedError) as caught:
             list(conn.pull(contacts, None))
-        assert conn.calls.by_operation["list contacts"] == 4
+        # X-HubSpot-RateLimit-Daily-Remaining told the budget the day was spent: the fourth
+        # call is never sent, so HubSpot never answers 429.
+        assert conn.calls.by_operation["list contacts"] == 3
+        assert "3 of 3 daily calls used" in str(caught.value)
+        stats = requests.get(f"{srv.base_url}/_sandbox/stats", timeout=5).json()
+        assert all(c["status"] != 429 for c in stats["calls"])
+
+
+def test_daily_limit_spent_by_another_integration_stops_without_retrying(
+    world: synth.World,
+) -> None:
+    portal = Portal.from_records(world.records())
+    with SandboxServer(portal, token=TOKEN, limits=RateLimits(daily=4)) as srv:
+        conn = connector(srv.base_url)
+        conn._sync = SyncSettings(page_size=5, overlap_seconds=0.2)
+        contacts = next(s for s in STREAMS if s.name == "contacts")
+        pages = conn.pull(contacts, None)
+        next(pages)  # one call: the budget now believes three are left
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        for _ in range(3):  # another app of the account spends them
+            requests.get(f"{srv.base_url}/crm/v3/objects/deals", headers=headers, timeout=5)
+        with pytest.raises(QuotaExhaustedError) as caught:
+            list(pages)
+        assert conn.calls.by_operation["list contacts"] == 2  # the refused call, not retried
+        assert "daily" in str(caught.value).lower()
 
 
 def test_pacing_keeps_a_small_burst_limit_free_of_429s(world: synth.World) -> None:

@@ -28,7 +28,7 @@ from hubspot.crm.schemas import (
 from hubspot.crm.schemas.exceptions import ApiException as SchemasApiException
 from pydantic import SecretStr
 
-from crmpulse import service, synth, writeback
+from crmpulse import kpireport, service, synth, writeback
 from crmpulse.kpis.periods import Period
 from crmpulse.ports import PropertyChange
 from crmpulse.settings import HubSpotSettings, Settings, StoreSettings, SyncSettings
@@ -389,7 +389,7 @@ def test_sync_writes_one_snapshot_per_period_level_segment_and_kpi(
             assert first.status == "ok", first.errors
             assert "custom object crmpulse_kpi_snapshot" in first.targets_created
             month = Period.parse(PERIOD)
-            values = service.compute_kpis(store, settings, month)
+            values = kpireport.compute_kpis(store, settings, month)
             records = snapshot_records(srv)
 
             expected = {

@@ -204,11 +204,14 @@ def test_spent_daily_allocation_stops_cleanly_and_the_next_run_resumes(
     server: SandboxServer, tmp_path: Path
 ) -> None:
     settings = settings_for(server, tmp_path)
-    server.state.api_limit = 3  # two streams' worth of calls, then REQUEST_LIMIT_EXCEEDED
+    server.state.api_limit = 3  # two streams' worth of calls
     with Store.open(settings.store.url) as store:
         first = service.run_sync(connect(settings), store, settings, period=PERIOD)
         assert first.status == "interrupted"
-        assert any("REQUEST_LIMIT_EXCEEDED" in e for e in first.errors)
+        # Sforce-Limit-Info said the allocation was spent: the budget stops before the org
+        # has to answer REQUEST_LIMIT_EXCEEDED.
+        assert any("3 of 3 daily calls used" in e for e in first.errors), first.errors
+        assert first.calls_read == 3
         assert store.get_cursor("salesforce:default", "accounts") is not None
         server.state.api_limit = 15000
         second = service.run_sync(connect(settings), store, settings, period=PERIOD)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from crmpulse.ports import Connector
     from crmpulse.settings import Settings
+    from crmpulse_hubspot.client import HubSpotCallCosts
     from crmpulse_hubspot.connector import HubSpotConnector
 
 
@@ -18,10 +19,29 @@ class HubSpotPlugin:
     name = "hubspot"
 
     def connect(self, settings: Settings) -> HubSpotConnector:
-        """A connector for the configured portal."""
+        """A connector for the configured portal, spending the portal's API budget."""
+        from crmpulse.budget import hubspot_budget
         from crmpulse_hubspot.connector import HubSpotConnector
 
-        return HubSpotConnector(settings.hubspot, settings.sync)
+        connector = HubSpotConnector(settings.hubspot, settings.sync)
+        connector.client.use_budget(
+            hubspot_budget(
+                connector.source,
+                tier=settings.budget.hubspot_tier,
+                burst_limit=settings.hubspot.burst_limit,
+                daily_allocation=settings.budget.hubspot_daily_allocation,
+                reserve=settings.budget.hubspot_reserve,
+            )
+        )
+        return connector
+
+    def call_costs(self, connector: Connector, settings: Settings) -> HubSpotCallCosts:
+        """What the connector's work costs in calls, for ``crmpulse sync --estimate``."""
+        from crmpulse_hubspot.client import HubSpotCallCosts
+        from crmpulse_hubspot.connector import HubSpotConnector
+
+        assert isinstance(connector, HubSpotConnector)
+        return HubSpotCallCosts(connector.client, settings.sync)
 
     def sandbox(
         self,

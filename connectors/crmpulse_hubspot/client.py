@@ -1,18 +1,19 @@
 """The only module that imports ``hubspot-api-client``.
 
 ``HubSpotClient`` wraps the SDK calls crmpulse makes: it caches the generated API objects (each
-discovery access builds a new connection pool), paces calls under HubSpot's rolling limits,
-retries 429 and 5xx answers with tenacity, counts every call by kind, and translates SDK and
-urllib3 exceptions into the crmpulse error tree. Everything it returns is plain Python data.
+discovery access builds a new connection pool), passes every call, read or write, through the
+source's API budget (which paces it under HubSpot's rolling windows and stops before the daily
+reserve) and feeds the ``X-HubSpot-RateLimit-*`` headers back to it, retries 429 and 5xx
+answers with tenacity, counts every call by kind, and translates SDK and urllib3 exceptions into
+the crmpulse error tree. Everything it returns is plain Python data.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-import time
-from collections import deque
-from collections.abc import Callable, Sequence
+import math
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, TypeVar
@@ -47,6 +48,7 @@ from tenacity import (
 )
 from urllib3.util.retry import Retry
 
+from crmpulse.budget import Budget, hubspot_budget
 from crmpulse.errors import (
     AuthError,
     ConfigError,
@@ -55,13 +57,14 @@ from crmpulse.errors import (
     QuotaExhaustedError,
     RateLimitedError,
 )
-from crmpulse.ports import CallStats
+from crmpulse.ports import CallStats, PropertyChange, StreamSpec, TargetSpec
+from crmpulse.settings import SyncSettings
 
 T = TypeVar("T")
 CallKind = Literal["read", "write"]
 
-WINDOW_SECONDS = 10.0
-SEARCH_PER_SECOND = 5
+Answer = tuple[T, "Mapping[str, str] | None"]
+"""What an SDK call returns to ``_call``: its value and the response's headers."""
 
 
 @dataclass(frozen=True)
@@ -118,39 +121,6 @@ class ForbiddenError(AuthError):
         super().__init__(message, hint=hint)
         self.detail = detail
         """HubSpot's own message."""
-
-
-class RollingWindow:
-    """Paces calls so no more than ``limit`` start in any ``window`` seconds."""
-
-    def __init__(
-        self,
-        limit: int,
-        window: float,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.limit = limit
-        self.window = window
-        self._clock = clock
-        self._sleep = sleep
-        self._starts: deque[float] = deque()
-        self._lock = threading.Lock()
-
-    def acquire(self) -> float:
-        """Block until a call may start; return the seconds waited."""
-        waited = 0.0
-        with self._lock:
-            while True:
-                now = self._clock()
-                while self._starts and now - self._starts[0] >= self.window:
-                    self._starts.popleft()
-                if len(self._starts) < self.limit:
-                    self._starts.append(now)
-                    return waited
-                pause = self.window - (now - self._starts[0]) + 0.001
-                self._sleep(pause)
-                waited += pause
 
 
 def translate(exc: BaseException, operation: str) -> CrmPulseError:
@@ -222,6 +192,30 @@ def _float(value: object) -> float | None:
         return None
 
 
+def _int(value: object) -> int | None:
+    number = _float(value)
+    return int(number) if number is not None else None
+
+
+def _usage(headers: Mapping[str, str] | None) -> dict[str, int | None]:
+    """The ``X-HubSpot-RateLimit-*`` headers as budget corrections (search answers carry none)."""
+    if not headers:
+        return {}
+    get = headers.get
+    return {
+        "daily_limit": _int(get("X-HubSpot-RateLimit-Daily")),
+        "daily_remaining": _int(get("X-HubSpot-RateLimit-Daily-Remaining")),
+        "window_limit": _int(get("X-HubSpot-RateLimit-Max")),
+        "window_remaining": _int(get("X-HubSpot-RateLimit-Remaining")),
+    }
+
+
+def _http(result: Any) -> Answer[Any]:
+    """A ``*_with_http_info`` result ``(data, status, headers)`` as ``(data, headers)``."""
+    data, _status, headers = result
+    return data, headers
+
+
 def _wait(state: RetryCallState) -> float:
     exc = state.outcome.exception() if state.outcome else None
     if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
@@ -242,6 +236,7 @@ class HubSpotClient:
         max_retries: int = 5,
         burst_limit: int = 190,
         calls: CallStats | None = None,
+        budget: Budget | None = None,
     ) -> None:
         if not access_token:
             raise ConfigError(
@@ -269,30 +264,41 @@ class HubSpotClient:
         self._schemas = sdk.crm.schemas.core_api
         self._timeout = (min(10.0, timeout), timeout)
         self._max_retries = max_retries
-        self._window = RollingWindow(max(1, burst_limit - 5), WINDOW_SECONDS)
-        # a margin over the 1 s window: our clock and the server's disagree at the edge
-        self._search_window = RollingWindow(SEARCH_PER_SECOND, 1.05)
+        self.budget = budget or hubspot_budget("hubspot", burst_limit=burst_limit)
+        """Every call asks it first; replace it with :meth:`use_budget`."""
         self.calls = calls if calls is not None else CallStats()
 
     # -- plumbing --------------------------------------------------------------------------
+
+    def use_budget(self, budget: Budget) -> None:
+        """Spend ``budget`` from now on (the one built from the settings for this source)."""
+        self.budget = budget
 
     def _call(
         self,
         operation: str,
         kind: CallKind,
-        fn: Callable[[], T],
+        fn: Callable[[], Answer[T]],
         *,
         search: bool = False,
     ) -> T:
-        """Run one SDK call: paced, counted, retried, its errors translated."""
+        """Run one SDK call: budgeted, counted, retried, its errors translated."""
 
         def attempt() -> T:
-            (self._search_window if search else self._window).acquire()
+            slot = self.budget.acquire("search" if search else kind)
             self.calls.count(operation, kind)
+            headers: Mapping[str, str] | None = None
             try:
-                return fn()
+                value, headers = fn()
+                return value
             except Exception as exc:
-                raise translate(exc, operation) from None
+                headers = getattr(exc, "headers", None)
+                error = translate(exc, operation)
+                if isinstance(error, RateLimitedError) and error.retry_after:
+                    self.budget.throttled("search" if search else kind, error.retry_after)
+                raise error from None
+            finally:
+                slot.release(**_usage(headers))
 
         retrying = Retrying(
             retry=retry_if_exception_type((RateLimitedError, CrmUnavailableError)),
@@ -325,7 +331,9 @@ class HubSpotClient:
         if after:
             kwargs["after"] = after
         page = self._call(
-            f"list {object_type}", "read", lambda: self._basic.get_page(object_type, **kwargs)
+            f"list {object_type}",
+            "read",
+            lambda: _http(self._basic.get_page_with_http_info(object_type, **kwargs)),
         )
         nxt = page.paging.next.after if page.paging and page.paging.next else None
         return [_raw(o) for o in page.results], nxt
@@ -351,7 +359,11 @@ class HubSpotClient:
         page = self._call(
             f"search {object_type}",
             "read",
-            lambda: self._search.do_search(object_type, request, _request_timeout=self._timeout),
+            lambda: _http(
+                self._search.do_search_with_http_info(
+                    object_type, request, _request_timeout=self._timeout
+                )
+            ),
             search=True,
         )
         nxt = page.paging.next.after if page.paging and page.paging.next else None
@@ -367,7 +379,9 @@ class HubSpotClient:
         result = self._call(
             f"batch update {object_type}",
             "write",
-            lambda: self._batch.update(object_type, body, _request_timeout=self._timeout),
+            lambda: _http(
+                self._batch.update_with_http_info(object_type, body, _request_timeout=self._timeout)
+            ),
         )
         written = {str(o.id): o.updated_at for o in (result.results or [])}
         errors = [
@@ -395,7 +409,9 @@ class HubSpotClient:
         result = self._call(
             f"batch upsert {object_type}",
             "write",
-            lambda: self._batch.upsert(object_type, body, _request_timeout=self._timeout),
+            lambda: _http(
+                self._batch.upsert_with_http_info(object_type, body, _request_timeout=self._timeout)
+            ),
         )
         written: dict[str, datetime] = {}
         for obj in result.results or []:
@@ -420,7 +436,9 @@ class HubSpotClient:
         result = self._call(
             f"batch read {object_type}",
             "read",
-            lambda: self._batch.read(object_type, body, _request_timeout=self._timeout),
+            lambda: _http(
+                self._batch.read_with_http_info(object_type, body, _request_timeout=self._timeout)
+            ),
         )
         return [_raw(o) for o in (result.results or [])]
 
@@ -439,8 +457,10 @@ class HubSpotClient:
             result = self._call(
                 f"associations {from_type}->{to_type}",
                 "read",
-                lambda body=body: self._assoc.get_page(  # type: ignore[misc]
-                    from_type, to_type, body, _request_timeout=self._timeout
+                lambda body=body: _http(  # type: ignore[misc]
+                    self._assoc.get_page_with_http_info(
+                        from_type, to_type, body, _request_timeout=self._timeout
+                    )
                 ),
             )
             pending = []
@@ -459,7 +479,9 @@ class HubSpotClient:
         result = self._call(
             f"list properties {object_type}",
             "read",
-            lambda: self._props.get_all(object_type, _request_timeout=self._timeout),
+            lambda: _http(
+                self._props.get_all_with_http_info(object_type, _request_timeout=self._timeout)
+            ),
         )
         return {p.name for p in result.results or []}
 
@@ -468,7 +490,9 @@ class HubSpotClient:
         result = self._call(
             f"list groups {object_type}",
             "read",
-            lambda: self._groups.get_all(object_type, _request_timeout=self._timeout),
+            lambda: _http(
+                self._groups.get_all_with_http_info(object_type, _request_timeout=self._timeout)
+            ),
         )
         return {g.name for g in result.results or []}
 
@@ -477,7 +501,9 @@ class HubSpotClient:
         body = PropertyGroupCreate(name=name, label=label, display_order=-1)
         return self._create(
             f"create group {object_type}",
-            lambda: self._groups.create(object_type, body, _request_timeout=self._timeout),
+            lambda: self._groups.create_with_http_info(
+                object_type, body, _request_timeout=self._timeout
+            ),
         )
 
     def create_property(self, object_type: str, definition: dict[str, Any]) -> bool:
@@ -485,7 +511,9 @@ class HubSpotClient:
         body = PropertyCreate(**definition)
         return self._create(
             f"create property {object_type}",
-            lambda: self._props.create(object_type, body, _request_timeout=self._timeout),
+            lambda: self._props.create_with_http_info(
+                object_type, body, _request_timeout=self._timeout
+            ),
         )
 
     # -- custom object schemas -------------------------------------------------------------
@@ -495,7 +523,9 @@ class HubSpotClient:
         result = self._call(
             "list schemas",
             "read",
-            lambda: self._schemas.get_all(archived=False, _request_timeout=self._timeout),
+            lambda: _http(
+                self._schemas.get_all_with_http_info(archived=False, _request_timeout=self._timeout)
+            ),
         )
         return [_raw_schema(s) for s in result.results or []]
 
@@ -513,26 +543,30 @@ class HubSpotClient:
             }
         )
 
-        def create() -> RawSchema | None:
+        def create() -> Answer[RawSchema | None]:
             try:
-                made = self._schemas.create(egg, _request_timeout=self._timeout)
+                made, headers = _http(
+                    self._schemas.create_with_http_info(egg, _request_timeout=self._timeout)
+                )
             except Exception as exc:
                 if getattr(exc, "status", None) == 409:
-                    return None
+                    return None, getattr(exc, "headers", None)
                 raise
-            return _raw_schema(made)
+            return _raw_schema(made), headers
 
         return self._call("create schema", "write", create)
 
-    def _create(self, operation: str, fn: Callable[[], object]) -> bool:
-        def create() -> bool:
+    def _create(self, operation: str, fn: Callable[[], Any]) -> bool:
+        """``fn`` is a ``*_with_http_info`` create; a 409 means it exists: what we wanted."""
+
+        def create() -> Answer[bool]:
             try:
-                fn()
+                _data, headers = _http(fn())
             except Exception as exc:
-                if getattr(exc, "status", None) == 409:  # it exists already: what we wanted
-                    return False
+                if getattr(exc, "status", None) == 409:
+                    return False, getattr(exc, "headers", None)
                 raise
-            return True
+            return True, headers
 
         return self._call(operation, "write", create)
 
@@ -562,3 +596,53 @@ def _raw(obj: Any) -> RawObject:
         archived_at=getattr(obj, "archived_at", None),
         associations=assoc,
     )
+
+
+class HubSpotCallCosts:
+    """Calls the HubSpot connector makes for a given amount of work (``crmpulse.estimate``)."""
+
+    BATCH = 100
+    """Rows per batch update / upsert."""
+    SEARCH_CAP = 10_000
+    """Search results reachable from one query; past it a new query window opens."""
+
+    def __init__(self, client: HubSpotClient, sync: SyncSettings) -> None:
+        self.client = client
+        self.page_size = sync.page_size
+        self.search_page_size = sync.search_page_size
+
+    def available(self) -> int | None:
+        """Calls the client's budget has left today before the reserve."""
+        return self.client.budget.state().available
+
+    def pull(self, stream: StreamSpec, records: int, since: datetime | None) -> int:
+        """A full load lists pages (associations inline); an incremental pull searches pages
+        and reads each page's associations, one call per association type."""
+        if since is None:
+            return max(1, math.ceil(records / self.page_size))
+        pages = math.ceil(records / self.search_page_size)
+        associations = len(getattr(stream, "associations", ()))
+        return max(1, pages) + records // self.SEARCH_CAP + pages * associations
+
+    def removed(self, stream: StreamSpec) -> int:
+        """The archived listing: one page (of 100) for the usual handful of archived records."""
+        return 1
+
+    def push(self, changes: Sequence[PropertyChange]) -> int:
+        """Batches per level; snapshots first look their custom object up."""
+        rows = Counter(c.level for c in changes)
+        calls = sum(math.ceil(rows[level] / self.BATCH) for level in ("account", "contact"))
+        if rows["snapshot"]:
+            calls += 1 + math.ceil(rows["snapshot"] / self.BATCH)
+        return calls
+
+    def targets(self, spec: TargetSpec) -> int:
+        """Per object: list groups, create the group, list properties, create each property;
+        the snapshot object: list schemas and create it (the lookup ``push`` counts is then
+        not made)."""
+        calls = sum(
+            3 + len(spec.fields_for(level))
+            for level in ("account", "contact")
+            if spec.fields_for(level)
+        )
+        return calls + (1 if spec.snapshot is not None else 0)

@@ -15,8 +15,9 @@ reports each snapshot row as failed.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,17 +28,20 @@ from crmpulse.model import Record
 from crmpulse.ports import (
     CallStats,
     Cursor,
+    Fetched,
     FieldSpec,
+    LiveRecord,
     Page,
     PropertyChange,
     PushResult,
+    Removed,
     RowFailure,
     SnapshotSpec,
     StreamSpec,
     TargetSpec,
 )
 from crmpulse.settings import HubSpotSettings, SyncSettings
-from crmpulse_hubspot import mapper
+from crmpulse_hubspot import mapper, reads
 from crmpulse_hubspot.client import ForbiddenError, HubSpotClient, RawObject, RawSchema
 from crmpulse_hubspot.schema import ENGAGEMENTS, READABLE, ObjectSchema
 
@@ -45,6 +49,11 @@ log = structlog.get_logger("crmpulse.hubspot")
 
 SEARCH_CAP = 10_000
 BATCH_SIZE = 100
+READ_BATCH = 100
+"""Ids per ``batch/read`` call (HubSpot's maximum)."""
+MERGED = "hs_merged_object_ids"
+"""Ids merged into a record, ``;``-separated (on the object types that can be merged)."""
+MERGEABLE = frozenset({"companies", "contacts", "deals", "tickets"})
 SNAPSHOT = "snapshot"
 ASSOCIATION_BATCH = 1000
 WRITE_OBJECT = {"account": "companies", "contact": "contacts"}
@@ -97,6 +106,18 @@ STREAMS: tuple[HubSpotStream, ...] = (
 )
 
 
+@dataclass
+class _Walk:
+    """Where an incremental search walk stands: its window's lower bound and the cursor."""
+
+    low: datetime
+    current: Cursor
+    strict: bool = False
+    """Whether the window starts strictly after ``low`` (its millisecond was walked by id)."""
+    seen: set[tuple[str, datetime]] = dataclasses.field(default_factory=set)
+    """Versions already yielded by this walk: windows overlap at their edges."""
+
+
 def _already_seen(obj: RawObject, cursor: Cursor) -> bool:
     """At or before the cursor, and old enough that it was searchable at the last pull."""
     at_or_before = (obj.updated_at, int(obj.id)) <= (cursor.updated_at, int(cursor.record_id))
@@ -105,6 +126,25 @@ def _already_seen(obj: RawObject, cursor: Cursor) -> bool:
 
 def _ms(value: datetime) -> str:
     return str(int(value.timestamp() * 1000))
+
+
+def _properties(stream: HubSpotStream) -> list[str]:
+    """What to read of a stream's objects: its schema's properties and, where records can be
+    merged, the ids merged into each."""
+    names = set(stream.schema.properties)
+    if stream.crm_object in MERGEABLE:
+        names.add(MERGED)
+    return sorted(names)
+
+
+def _merged_ids(obj: RawObject) -> list[str]:
+    raw = obj.properties.get(MERGED) or ""
+    return [part for part in raw.split(";") if part and part != obj.id]
+
+
+def _merges(objects: Sequence[RawObject]) -> dict[str, str]:
+    """Merged-away id -> the record that absorbed it, as the survivors say."""
+    return {loser: obj.id for obj in objects for loser in _merged_ids(obj)}
 
 
 class HubSpotConnector:
@@ -148,7 +188,10 @@ class HubSpotConnector:
     # -- pulling ---------------------------------------------------------------------------
 
     def pull(self, stream: StreamSpec, cursor: Cursor | None) -> Iterator[Page]:
-        """Full load when ``cursor`` is ``None``, else records modified since it."""
+        """Full load when ``cursor`` is ``None``, else records modified since it.
+
+        Pages also name the records merged into the ones they carry (``Page.merged_into``).
+        """
         assert isinstance(stream, HubSpotStream)
         started = self._now()
         visible_before = started - timedelta(seconds=self._sync.overlap_seconds)
@@ -166,7 +209,14 @@ class HubSpotConnector:
                 records.append(mapper.map_object(stream.mapper, obj, self.source, stream.name))
             except InvalidRecordError as exc:
                 rejects.append(exc)
-        return Page(records=records, cursor=None, rejects=rejects)
+        merged = _merges(objects)
+        return Page(
+            records=records,
+            cursor=None,
+            rejects=rejects,
+            removed=sorted(merged),
+            merged_into=merged,
+        )
 
     def _advance(
         self, cursor: Cursor | None, objects: Sequence[RawObject], visible_before: datetime
@@ -183,7 +233,7 @@ class HubSpotConnector:
     def _full(self, stream: HubSpotStream, visible_before: datetime) -> Iterator[Page]:
         after: str | None = None
         cursor: Cursor | None = None
-        properties = sorted(stream.schema.properties)
+        properties = _properties(stream)
         while True:
             objects, after = self.client.list_page(
                 stream.crm_object,
@@ -194,54 +244,121 @@ class HubSpotConnector:
             )
             cursor = self._advance(cursor, objects, visible_before)
             page = self._map(stream, objects)
-            yield Page(records=page.records, cursor=cursor, rejects=page.rejects)
+            yield replace(page, cursor=cursor)
             if not after:
                 return
+
+    def _search(
+        self,
+        stream: HubSpotStream,
+        groups: list[list[dict[str, str]]],
+        sort_by: str,
+        offset: int,
+    ) -> tuple[list[RawObject], int | None]:
+        objects, _total, nxt = self.client.search_page(
+            stream.crm_object,
+            filter_groups=[{"filters": filters} for filters in groups],
+            sort={"propertyName": sort_by, "direction": "ASCENDING"},
+            properties=_properties(stream),
+            limit=self._sync.search_page_size,
+            after=offset,
+        )
+        return objects, nxt
 
     def _incremental(
         self, stream: HubSpotStream, cursor: Cursor, visible_before: datetime
     ) -> Iterator[Page]:
+        """Search windows ordered by modification time, each within HubSpot's 10,000 results.
+
+        A window that reaches the cap is closed at the newest millisecond it saw; that millisecond
+        is walked in id order (``hs_object_id`` greater than the last id seen, so however many
+        records share it), and the next window opens strictly after it. Versions already yielded
+        by this pull are not yielded again.
+
+        When the cursor's own millisecond was already searchable at the last pull, the first
+        window starts after the cursor's ``(time, id)`` (two ORed filter groups), so records
+        sharing the cursor's millisecond are not searched again on every sync.
+        """
         prop = stream.cursor_field
-        properties = sorted(stream.schema.properties)
-        low = cursor.resume_from
-        current = Cursor(cursor.updated_at, cursor.record_id, visible_before)
+        state = _Walk(
+            low=cursor.resume_from, current=replace(cursor, visible_before=visible_before)
+        )
+        settled = cursor.updated_at <= cursor.visible_before and cursor.record_id.isdigit()
         offset = 0
+        top: datetime | None = None
         while True:
-            objects, _total, nxt = self.client.search_page(
-                stream.crm_object,
-                filter_groups=[
-                    {"filters": [{"propertyName": prop, "operator": "GTE", "value": _ms(low)}]}
-                ],
-                sort={"propertyName": prop, "direction": "ASCENDING"},
-                properties=properties,
-                limit=self._sync.search_page_size,
-                after=offset,
-            )
-            fresh = [o for o in objects if not _already_seen(o, cursor)]
-            self._attach_associations(stream, fresh)
-            advanced = self._advance(current, objects, visible_before)
-            current = advanced or current
-            page = self._map(stream, fresh)
-            yield Page(records=page.records, cursor=current, rejects=page.rejects)
+            if settled:
+                at = _ms(cursor.updated_at)
+                groups = [
+                    [
+                        {"propertyName": prop, "operator": "EQ", "value": at},
+                        {
+                            "propertyName": "hs_object_id",
+                            "operator": "GT",
+                            "value": cursor.record_id,
+                        },
+                    ],
+                    [{"propertyName": prop, "operator": "GT", "value": at}],
+                ]
+            else:
+                op = "GT" if state.strict else "GTE"
+                groups = [[{"propertyName": prop, "operator": op, "value": _ms(state.low)}]]
+            objects, nxt = self._search(stream, groups, prop, offset)
+            yield self._search_page(stream, cursor, objects, state, visible_before)
+            for obj in objects:
+                top = obj.updated_at if top is None or obj.updated_at > top else top
             if nxt is None:
                 return
-            if nxt + self._sync.search_page_size > SEARCH_CAP:
-                # HubSpot refuses to page past 10,000 results: open a new window at the last
-                # timestamp seen (records sharing it are read again and deduplicated).
-                if current.updated_at <= low:
-                    raise InvalidRecordError(
-                        f"more than {SEARCH_CAP} records share modification time {low.isoformat()}",
-                        stream=stream.name,
-                        record_id=None,
-                    )
-                low, offset = current.updated_at, 0
-            else:
+            if nxt + self._sync.search_page_size <= SEARCH_CAP:
                 offset = nxt
+                continue
+            # The window is full: walk its newest millisecond by id (however many records share
+            # it), then open the next window strictly after it.
+            state.low = top or state.low
+            yield from self._walk_millisecond(stream, cursor, state, visible_before)
+            state.strict, settled = True, False
+            offset, top = 0, None
+
+    def _walk_millisecond(
+        self, stream: HubSpotStream, cursor: Cursor, state: _Walk, visible_before: datetime
+    ) -> Iterator[Page]:
+        """Every record modified at exactly ``state.low``, in id order: each query asks for ids
+        above the last one seen, so no query goes past the first page and none meets the cap."""
+        log.info("hubspot.same_millisecond", stream=stream.name, at=state.low.isoformat())
+        last_id = 0
+        while True:
+            filters = [
+                {"propertyName": stream.cursor_field, "operator": "EQ", "value": _ms(state.low)},
+                {"propertyName": "hs_object_id", "operator": "GT", "value": str(last_id)},
+            ]
+            objects, nxt = self._search(stream, [filters], "hs_object_id", 0)
+            yield self._search_page(stream, cursor, objects, state, visible_before)
+            if nxt is None or not objects:
+                return
+            last_id = max(last_id, *(int(o.id) for o in objects))
+
+    def _search_page(
+        self,
+        stream: HubSpotStream,
+        cursor: Cursor,
+        objects: list[RawObject],
+        state: _Walk,
+        visible_before: datetime,
+    ) -> Page:
+        fresh = [
+            o
+            for o in objects
+            if not _already_seen(o, cursor) and (o.id, o.updated_at) not in state.seen
+        ]
+        state.seen.update((o.id, o.updated_at) for o in fresh)
+        self._attach_associations(stream, fresh)
+        state.current = self._advance(state.current, objects, visible_before) or state.current
+        return replace(self._map(stream, fresh), cursor=state.current)
 
     def _attach_associations(self, stream: HubSpotStream, objects: list[RawObject]) -> None:
         if not objects:
             return
-        ids = [o.id for o in objects]
+        ids = list(dict.fromkeys(o.id for o in objects))
         for target in stream.associations:
             links: dict[str, list[str]] = {}
             for start in range(0, len(ids), ASSOCIATION_BATCH):
@@ -270,6 +387,91 @@ class HubSpotConnector:
             after=0,
         )
         return total
+
+    # -- reading by id and reconciling -----------------------------------------------------
+
+    def fetch(self, entity: str, ids: Sequence[str]) -> Fetched:
+        """Read records by id: ``batch/read`` of 100 ids per call, then one v4 association read
+        per association type and 1,000 ids.
+
+        A merged-away id answers with its survivor (HubSpot resolves merged ids), which lands in
+        ``records`` and ``merged_into``. Activities try each engagement type in turn with the
+        ids still unresolved. Anything unresolved at the end is ``missing``.
+        """
+        streams = [s for s in STREAMS if s.entity == entity]
+        if not streams:
+            raise KeyError(f"HubSpot has no stream for entity {entity!r}")
+        pending = list(dict.fromkeys(str(i) for i in ids))
+        records: list[Record] = []
+        rejects: list[InvalidRecordError] = []
+        merged_into: dict[str, str] = {}
+        for stream in streams:
+            if not pending:
+                break
+            wanted = set(pending)
+            found: dict[str, RawObject] = {}
+            for start in range(0, len(pending), READ_BATCH):
+                chunk = pending[start : start + READ_BATCH]
+                for obj in self.client.batch_read(stream.crm_object, chunk, _properties(stream)):
+                    found[obj.id] = obj
+            resolved = {i for i in found if i in wanted}
+            for obj in found.values():
+                for loser in _merged_ids(obj):
+                    if loser in wanted and loser not in resolved:
+                        merged_into[loser] = obj.id
+            objects = list(found.values())
+            self._attach_associations(stream, objects)
+            page = self._map(stream, objects)
+            records.extend(page.records)
+            rejects.extend(page.rejects)
+            pending = [i for i in pending if i not in resolved and i not in merged_into]
+        missing = [*pending, *merged_into]
+        return Fetched(records=records, rejects=rejects, missing=missing, merged_into=merged_into)
+
+    def removed(self, stream: StreamSpec) -> Removed:
+        """Archived records of ``stream`` (the archived listing, 100 per call).
+
+        Archiving does not change a record's modification date, so searches never see it; the
+        listing holds what HubSpot keeps in its recycle bin (90 days).
+        """
+        assert isinstance(stream, HubSpotStream)
+        out: dict[str, datetime] = {}
+        after: str | None = None
+        while True:
+            objects, after = reads.archived_page(
+                self.client,
+                stream.crm_object,
+                after=after,
+                limit=self._sync.page_size,
+                properties=["hs_object_id"],
+            )
+            for obj in objects:
+                out[obj.id] = obj.archived_at or obj.updated_at
+            if not after:
+                return Removed(ids=out)
+
+    def live_records(self, stream: StreamSpec) -> Iterator[list[LiveRecord]]:
+        """Every live record of ``stream`` with its association fields: the list endpoint with
+        ``hs_object_id`` (and the fallback link properties) and inline associations, 100 per
+        call."""
+        assert isinstance(stream, HubSpotStream)
+        properties = ["hs_object_id", *mapper.LINK_PROPERTIES.get(stream.crm_object, ())]
+        after: str | None = None
+        while True:
+            objects, after = self.client.list_page(
+                stream.crm_object,
+                after=after,
+                limit=self._sync.page_size,
+                properties=properties,
+                associations=stream.associations,
+            )
+            yield [LiveRecord(o.id, mapper.links(stream.crm_object, o)) for o in objects]
+            if not after:
+                return
+
+    def refetches_missing(self, stream: StreamSpec) -> bool:
+        """Whether a live record the store lacks can be read by its id (always, here)."""
+        return True
 
     # -- writing ---------------------------------------------------------------------------
 

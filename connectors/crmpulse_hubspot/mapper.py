@@ -218,3 +218,32 @@ def engagement_mapper(object_type: str) -> Mapper:
 def map_object(mapper: Mapper, obj: RawObject, source: str, stream: str) -> Record:
     """Run a mapper, turning any parse or validation failure into ``InvalidRecordError``."""
     return normalized(lambda: mapper(obj, source), stream=stream, record_id=obj.id)
+
+
+LINK_PROPERTIES: dict[str, tuple[str, ...]] = {
+    "contacts": ("associatedcompanyid",),
+    "feedback_submissions": ("hs_contact_id",),
+}
+"""Properties the mappers fall back on when an association is absent."""
+
+Links = dict[str, str | tuple[str, ...] | None]
+
+
+def links(object_type: str, obj: RawObject) -> Links:
+    """The association fields the mapper of ``object_type`` would set on ``obj``'s record."""
+    f = _Fields(obj)
+    if object_type == "contacts":
+        return {"account_id": f.first("companies") or f.text("associatedcompanyid")}
+    if object_type == "deals":
+        return {
+            "account_id": f.first("companies"),
+            "contact_ids": tuple(obj.associations.get("contacts") or ()),
+        }
+    if object_type == "feedback_submissions":
+        return {
+            "contact_id": f.first("contacts") or f.text("hs_contact_id"),
+            "ticket_id": f.first("tickets"),
+        }
+    if object_type == "tickets" or object_type in ENGAGEMENT_KINDS:
+        return {"account_id": f.first("companies"), "contact_id": f.first("contacts")}
+    return {}

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from crmpulse.ports import Connector
     from crmpulse.settings import Settings
+    from crmpulse_salesforce.client import SalesforceCallCosts
     from crmpulse_salesforce.connector import SalesforceConnector
 
 
@@ -18,14 +19,31 @@ class SalesforcePlugin:
     name = "salesforce"
 
     def connect(self, settings: Settings) -> SalesforceConnector:
-        """A connector for the configured org."""
+        """A connector for the configured org, spending the org's API budget."""
+        from crmpulse.budget import salesforce_budget
         from crmpulse_salesforce.connector import SalesforceConnector
 
-        return SalesforceConnector(
+        connector = SalesforceConnector(
             settings.salesforce,
             settings.sync,
             bulk_poll_seconds=settings.salesforce.bulk_poll_seconds,
         )
+        connector.client.use_budget(
+            salesforce_budget(
+                connector.source,
+                daily_allocation=settings.budget.salesforce_daily_allocation,
+                reserve=settings.budget.salesforce_reserve,
+            )
+        )
+        return connector
+
+    def call_costs(self, connector: Connector, settings: Settings) -> SalesforceCallCosts:
+        """What the connector's work costs in calls, for ``crmpulse sync --estimate``."""
+        from crmpulse_salesforce.client import SalesforceCallCosts
+        from crmpulse_salesforce.connector import SalesforceConnector
+
+        assert isinstance(connector, SalesforceConnector)
+        return SalesforceCallCosts(connector.client)
 
     def sandbox(
         self,

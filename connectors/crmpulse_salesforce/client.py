@@ -3,9 +3,11 @@
 ``SalesforceClient`` logs in with whichever credentials the settings complete, runs SOQL through
 REST (page by page) or Bulk API 2.0, writes through sObject Collections or Bulk API 2.0 ingest,
 creates fields through the Tooling API, retries what Salesforce asks to retry (5xx, row locks,
-concurrent-request limits), counts every HTTP request, and translates SDK exceptions into the
-crmpulse error tree. Records come back flat: ``{"Id": ..., "Account.Name": ...}`` with every
-value a string or ``None``, whichever API produced them.
+concurrent-request limits), passes every HTTP request but logins through the org's API budget
+(fed back from each response's ``Sforce-Limit-Info``), counts every HTTP request, and translates
+SDK exceptions into the crmpulse error tree. Records come back flat:
+``{"Id": ..., "Account.Name": ...}`` with every value a string or ``None``, whichever API
+produced them.
 """
 
 from __future__ import annotations
@@ -13,9 +15,13 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import math
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 from simple_salesforce.api import Salesforce
@@ -29,6 +35,7 @@ from simple_salesforce.exceptions import (
 )
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
+from crmpulse.budget import Budget, salesforce_budget
 from crmpulse.errors import (
     AuthError,
     ConfigError,
@@ -36,15 +43,18 @@ from crmpulse.errors import (
     CrmUnavailableError,
     QuotaExhaustedError,
 )
-from crmpulse.ports import CallStats
+from crmpulse.ports import CallStats, PropertyChange, StreamSpec, TargetSpec
 from crmpulse.settings import SalesforceSettings
-from crmpulse_salesforce.transport import make_session
+from crmpulse_salesforce import soql
+from crmpulse_salesforce.transport import Finish, make_session
 
 T = TypeVar("T")
 CallKind = Literal["read", "write"]
 Row = dict[str, str | None]
 
 _USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
+_LOGIN_PATHS = ("/services/oauth2/", "/services/soap/u/")
+"""Logins do not count against the API allocation."""
 _RETRIED_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "UNKNOWN_EXCEPTION"})
 COLLECTION_SIZE = 200
 """sObject Collections take at most 200 records per call."""
@@ -133,13 +143,16 @@ class SalesforceClient:
         calls: CallStats,
         *,
         bulk_poll_seconds: int = 2,
+        budget: Budget | None = None,
     ) -> None:
         self.settings = settings
         self.calls = calls
         self.bulk_poll_seconds = bulk_poll_seconds
         self.api_usage: tuple[int, int] | None = None
+        self.budget = budget or salesforce_budget(f"salesforce:{settings.org_name}")
+        """Every API request asks it first; replace it with :meth:`use_budget`."""
         self._operation: tuple[str, CallKind] = ("login", "read")
-        self._session = make_session(settings.instance_url, self._count)
+        self._session = make_session(settings.instance_url, self._count, self._gate)
         self._sf: Salesforce | None = None
 
     # -- plumbing -------------------------------------------------------------------------
@@ -147,6 +160,28 @@ class SalesforceClient:
     def close(self) -> None:
         """Close the HTTP session."""
         self._session.close()
+
+    def use_budget(self, budget: Budget) -> None:
+        """Spend ``budget`` from now on (the one built from the settings for this org)."""
+        self.budget = budget
+
+    def _gate(self, request: requests.PreparedRequest) -> Finish:
+        """Hold the request until the budget admits it; feed the answer's usage back."""
+        path = urlsplit(request.url or "").path.lower()
+        if self._operation[0] == "login" or path.startswith(_LOGIN_PATHS):
+            return _ignore
+        slot = self.budget.acquire(self._operation[1])
+
+        def finish(response: requests.Response | None) -> None:
+            match = (
+                _USAGE.search(response.headers.get("Sforce-Limit-Info", "")) if response else None
+            )
+            if match:
+                slot.release(daily_used=int(match.group(1)), daily_limit=int(match.group(2)))
+            else:
+                slot.release()
+
+        return finish
 
     def _count(self, _request: requests.PreparedRequest, response: requests.Response) -> None:
         operation, kind = self._operation
@@ -389,5 +424,86 @@ class SalesforceClient:
         return ok, failed
 
 
+def _ignore(_response: requests.Response | None) -> None:
+    """Nothing to report (a login)."""
+
+
 def _secret(value: Any) -> str:
     return str(value.get_secret_value())
+
+
+class SalesforceCallCosts:
+    """Calls the Salesforce connector makes for a given amount of work (``crmpulse.estimate``).
+
+    Pages hold 2,000 rows (REST) or 50,000 (Bulk 2.0 results); each page of opportunities,
+    e-mail tasks and Feedback Management responses costs lookups of 500 ids per query. How many
+    tasks are e-mails is asked of the org (one more count call).
+    """
+
+    REST_PAGE = 2_000
+    BULK_PAGE = 50_000
+    IN_CHUNK = 500
+    BULK_JOB_CALLS = 3
+    """Create the query job, poll it (at least once), and the last results page's empty tail."""
+
+    def __init__(self, client: SalesforceClient) -> None:
+        self.client = client
+        self.settings = client.settings
+
+    def available(self) -> int | None:
+        """Calls the client's budget has left today before the reserve."""
+        return self.client.budget.state().available
+
+    def pull(self, stream: StreamSpec, records: int, since: datetime | None) -> int:
+        """Count (first loads), pages, and each page's lookups."""
+        calls = 0
+        page = self.REST_PAGE
+        threshold = self.settings.bulk_threshold
+        if since is None and threshold:
+            calls += 1
+            if records > threshold:
+                page = self.BULK_PAGE
+                calls += self.BULK_JOB_CALLS - 1
+        pages = [page] * (records // page) + ([records % page] if records % page else [])
+        calls += max(1, len(pages))
+        share = self._lookup_share(stream, records, since)
+        per_id = 2 if stream.name == "surveys" else 1
+        calls += sum(per_id * math.ceil(rows * share / self.IN_CHUNK) for rows in pages)
+        return calls
+
+    def _lookup_share(self, stream: StreamSpec, records: int, since: datetime | None) -> float:
+        """Which share of a page's rows need a lookup query."""
+        if stream.name == "deals":
+            return 1.0
+        if stream.name == "surveys":
+            return 1.0 if self.settings.survey_source == "feedback_management" else 0.0
+        if stream.name != "tasks" or not records:
+            return 0.0
+        where = "(TaskSubtype IN ('Email', 'ListEmail') OR Type = 'Email')"
+        if since is not None:
+            where += f" AND SystemModstamp > {soql.when(since)}"
+        emails = self.client.count(f"SELECT COUNT() FROM Task WHERE {where}", include_deleted=True)
+        return min(1.0, emails / records)
+
+    def removed(self, stream: StreamSpec) -> int:
+        """Nothing: ``queryAll`` pulls bring deleted rows with the changes."""
+        return 0
+
+    def push(self, changes: Sequence[PropertyChange]) -> int:
+        """Collections of 200 per call; a Bulk 2.0 ingest job past ``bulk_write_threshold``."""
+        rows = Counter(c.level for c in changes)
+        calls = 0
+        for level, count in rows.items():
+            if level != "snapshot" and count > self.settings.bulk_write_threshold:
+                calls += 7  # create, upload, close, poll, state, success and failure results
+            else:
+                calls += math.ceil(count / COLLECTION_SIZE)
+        return calls
+
+    def targets(self, spec: TargetSpec) -> int:
+        """Describe each object, create each field (and the snapshot object), grant them."""
+        fields = sum(len(spec.fields_for(level)) for level in ("account", "contact"))
+        calls = 2 + fields
+        if spec.snapshot is not None:
+            calls += 2 + len(spec.snapshot.fields)
+        return calls + 2

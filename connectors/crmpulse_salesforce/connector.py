@@ -28,9 +28,12 @@ from crmpulse.model import ActivityKind, Record
 from crmpulse.ports import (
     CallStats,
     Cursor,
+    Fetched,
+    LiveRecord,
     Page,
     PropertyChange,
     PushResult,
+    Removed,
     StreamSpec,
     TargetSpec,
 )
@@ -47,6 +50,29 @@ IN_CHUNK = 500
 under Salesforce's 16,384-character limit."""
 
 
+MERGEABLE = frozenset({"Account", "Contact"})
+"""Streamed objects whose merged-away rows name their survivor in ``MasterRecordId``."""
+MASTER = "MasterRecordId"
+PREFIX_STREAMS = {"00T": "tasks", "00U": "events"}
+"""Id key prefix -> the activities stream that holds it."""
+
+
+def _fields(stream: SalesforceStream) -> tuple[str, ...]:
+    """A stream's SOQL fields, plus the merge survivor where the object can be merged."""
+    if stream.crm_object in MERGEABLE and MASTER not in stream.fields:
+        return (*stream.fields, MASTER)
+    return stream.fields
+
+
+def _merges(rows: Sequence[Row]) -> dict[str, str]:
+    """Merged-away id -> survivor, from deleted rows that carry ``MasterRecordId``."""
+    return {
+        str(r["Id"]): str(r[MASTER])
+        for r in rows
+        if r.get("Id") and r.get(MASTER) and (r.get("IsDeleted") or "").lower() == "true"
+    }
+
+
 def _already_seen(updated: datetime, record_id: str, cursor: Cursor) -> bool:
     at_or_before = (updated, record_id) <= (cursor.updated_at, cursor.record_id)
     return at_or_before and updated <= cursor.visible_before
@@ -58,6 +84,11 @@ def _stamp(row: Row) -> tuple[datetime, str] | None:
     except ValueError:
         return None
     return when, row.get("Id") or ""
+
+
+def _key(value: str | None) -> str:
+    """An id compared case-safely: 15- and 18-character forms of one id are equal."""
+    return (value or "")[:15]
 
 
 def _chunks(values: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -119,20 +150,28 @@ class SalesforceConnector:
         assert isinstance(stream, SalesforceStream)
         visible_before = self._now() - timedelta(seconds=self._sync.overlap_seconds)
         order = "SystemModstamp ASC, Id ASC"
+        fields = _fields(stream)
         if cursor is None:
-            text = soql.select(stream.fields, stream.crm_object, order=order)
+            text = soql.select(fields, stream.crm_object, order=order)
             pages = self._pages(stream, text, include_deleted=False, full=True)
             current: Cursor | None = None
         else:
             where = f"SystemModstamp >= {soql.when(cursor.resume_from)}"
-            text = soql.select(stream.fields, stream.crm_object, where, order)
+            text = soql.select(fields, stream.crm_object, where, order)
             pages = self._pages(stream, text, include_deleted=True, full=False)
             current = Cursor(cursor.updated_at, cursor.record_id, visible_before)
         for rows in pages:
             fresh = rows if cursor is None else [r for r in rows if not self._seen(r, cursor)]
             current = self._advance(current, rows, visible_before)
             page = self._map(stream, fresh)
-            yield Page(records=page.records, cursor=current, rejects=page.rejects)
+            merged = _merges(fresh)
+            yield Page(
+                records=page.records,
+                cursor=current,
+                rejects=page.rejects,
+                removed=sorted(merged),
+                merged_into=merged,
+            )
 
     def _seen(self, row: Row, cursor: Cursor) -> bool:
         stamp = _stamp(row)
@@ -317,6 +356,106 @@ class SalesforceConnector:
         return self.client.count(
             f"SELECT COUNT() FROM {soql.name(stream.crm_object)} WHERE {where}",
             include_deleted=True,
+        )
+
+    # -- reading by id and reconciling -----------------------------------------------------
+
+    def fetch(self, entity: str, ids: Sequence[str]) -> Fetched:
+        """Read records by id: ``queryAll`` of ``WHERE Id IN (...)``, 500 ids per query, plus
+        the lookups a pull page makes (contact roles, e-mail directions, survey answers).
+
+        Rows in the recycle bin are ``missing`` (merged-away ones also in ``merged_into``, from
+        ``MasterRecordId``); ids the org does not return at all (purged) are ``missing`` too.
+        Activities go to Task or Event by their id's key prefix. Survey answers (Feedback
+        Management) are found through their question responses.
+        """
+        streams = [s for s in self._streams if s.entity == entity]
+        if not streams:
+            raise KeyError(f"Salesforce has no stream for entity {entity!r}")
+        wanted = list(dict.fromkeys(str(i) for i in ids))
+        records: list[Record] = []
+        rejects: list[InvalidRecordError] = []
+        missing: list[str] = []
+        merged_into: dict[str, str] = {}
+        for stream in streams:
+            assert isinstance(stream, SalesforceStream)
+            mine = [i for i in wanted if self._holds(stream, i)]
+            if not mine:
+                continue
+            if stream.name == "surveys" and self.settings.survey_source == "feedback_management":
+                found, gone, merges = self._fetch_answers(stream, mine)
+            else:
+                found, gone, merges = self._fetch_rows(stream, mine)
+            page = self._map(stream, found)
+            records.extend(page.records)
+            rejects.extend(page.rejects)
+            missing.extend(gone)
+            merged_into.update(merges)
+        return Fetched(records=records, rejects=rejects, missing=missing, merged_into=merged_into)
+
+    def _holds(self, stream: StreamSpec, record_id: str) -> bool:
+        owner = PREFIX_STREAMS.get(record_id[:3])
+        if stream.name in PREFIX_STREAMS.values():
+            return owner == stream.name
+        return True
+
+    def _rows_by_id(
+        self, stream: SalesforceStream, sobject: str, fields: Sequence[str], ids: Sequence[str]
+    ) -> list[Row]:
+        rows: list[Row] = []
+        for chunk in _chunks(ids, IN_CHUNK):
+            text = soql.select(fields, sobject, f"Id IN {soql.id_list(chunk)}")
+            for page in self.client.query_pages(text, include_deleted=True):
+                rows.extend(page)
+        return rows
+
+    def _fetch_rows(
+        self, stream: SalesforceStream, ids: Sequence[str]
+    ) -> tuple[list[Row], list[str], dict[str, str]]:
+        """(live rows, ids deleted or unknown, merged-away id -> survivor) of one stream."""
+        rows = self._rows_by_id(stream, stream.crm_object, _fields(stream), ids)
+        live = [r for r in rows if (r.get("IsDeleted") or "").lower() != "true"]
+        seen = {_key(r.get("Id")) for r in live}
+        return live, [i for i in ids if _key(i) not in seen], _merges(rows)
+
+    def _fetch_answers(
+        self, stream: SalesforceStream, ids: Sequence[str]
+    ) -> tuple[list[Row], list[str], dict[str, str]]:
+        """Survey responses behind question-response ids (their answers are the records)."""
+        answers = self._rows_by_id(stream, "SurveyQuestionResponse", ["Id", "ResponseId"], ids)
+        parents = list(dict.fromkeys(str(a["ResponseId"]) for a in answers if a.get("ResponseId")))
+        responses = self._fetch_rows(stream, parents)[0] if parents else []
+        live = {_key(r.get("Id")) for r in responses}
+        kept = {_key(a.get("Id")) for a in answers if _key(a.get("ResponseId")) in live}
+        return responses, [i for i in ids if _key(i) not in kept], {}
+
+    def removed(self, stream: StreamSpec) -> Removed:
+        """Nothing beyond what pulls see: they ask ``queryAll``, which returns recycle-bin rows
+        (with ``IsDeleted`` and ``MasterRecordId``) as changes. Purged rows leave no trace but the
+        id-set reconciliation."""
+        return Removed(ids={})
+
+    def live_records(self, stream: StreamSpec) -> Iterator[list[LiveRecord]]:
+        """Every live row's id and lookup fields: ``SELECT Id, <lookups> FROM T`` (2,000 per
+        call; question responses for Feedback Management surveys)."""
+        assert isinstance(stream, SalesforceStream)
+        if stream.name == "surveys" and self.settings.survey_source == "feedback_management":
+            text = soql.select(["Id"], "SurveyQuestionResponse")
+        else:
+            lookups = [f for f in mapper.LINK_FIELDS.get(stream.name, ()) if f in stream.fields]
+            text = soql.select(["Id", *lookups], stream.crm_object)
+        for rows in self.client.query_pages(text):
+            yield [
+                LiveRecord(str(r["Id"]), mapper.links(stream.name, r, self.settings.survey_source))
+                for r in rows
+                if r.get("Id")
+            ]
+
+    def refetches_missing(self, stream: StreamSpec) -> bool:
+        """Whether every live id listed is a record the store should hold: not for Feedback
+        Management surveys, whose listing includes unscored (free-text) answers."""
+        return not (
+            stream.name == "surveys" and self.settings.survey_source == "feedback_management"
         )
 
     # -- writing ---------------------------------------------------------------------------

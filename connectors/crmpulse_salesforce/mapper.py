@@ -341,3 +341,34 @@ def _parties(f: Fields) -> dict[str, str | None]:
 def map_row(build: Callable[[], Record], row: Row, stream: str) -> Record:
     """Run a mapper, turning any parse or validation failure into ``InvalidRecordError``."""
     return normalized(build, stream=stream, record_id=row.get("Id"))
+
+
+LINK_FIELDS: dict[str, tuple[str, ...]] = {
+    "contacts": ("AccountId",),
+    "deals": ("AccountId",),
+    "tickets": ("AccountId", "ContactId"),
+    "tasks": ("AccountId", "WhatId", "WhoId"),
+    "events": ("AccountId", "WhatId", "WhoId"),
+    "surveys": ("Contact__c", "Case__c"),
+}
+"""Lookup fields per stream that become the records' association fields."""
+
+Links = dict[str, str | tuple[str, ...] | None]
+
+
+def links(stream: str, row: Row, survey_source: str = "custom_object") -> Links:
+    """The association fields the stream's mapper would set from ``row``'s lookups.
+
+    Opportunity contacts (contact roles) and Feedback Management survey links need other
+    objects, so they are not part of it.
+    """
+    f = Fields(row)
+    if stream in ("contacts", "deals"):
+        return {"account_id": f.text("AccountId")}
+    if stream == "tickets":
+        return {"account_id": f.text("AccountId"), "contact_id": f.text("ContactId")}
+    if stream in ("tasks", "events"):
+        return dict(_parties(f))
+    if stream == "surveys" and survey_source == "custom_object":
+        return {"contact_id": f.text("Contact__c"), "ticket_id": f.text("Case__c")}
+    return {}

@@ -84,6 +84,14 @@ def sync(
     ] = False,
     as_json: JsonOption = False,
     period: PeriodOption = None,
+    estimate: Annotated[
+        bool,
+        typer.Option(
+            "--estimate",
+            help="print the API calls the sync would make (per stream, write-back, budget left) "
+            "and stop; costs one count call per stream",
+        ),
+    ] = False,
 ) -> None:
     """Pull changes from the CRM, compute KPIs, write changed values back."""
     try:
@@ -92,18 +100,32 @@ def sync(
         plugin = plugins.load(settings.crm)
         connector = plugin.connect(settings)
         with Store.open(settings.store.url) as store:
-            progress = None if as_json else SyncProgress(err)
-            with progress or nullcontext():
-                report = service.run_sync(
-                    connector,
-                    store,
-                    settings,
-                    dry_run=dry_run,
-                    progress=progress.advance if progress else None,
-                    period=month,
-                )
+            if estimate:
+                from crmpulse.estimate import estimate_for
+
+                forecast = estimate_for(plugin, connector, store, settings, month, dry_run=dry_run)
+            else:
+                progress = None if as_json else SyncProgress(err)
+                with progress or nullcontext():
+                    report = service.run_sync(
+                        connector,
+                        store,
+                        settings,
+                        dry_run=dry_run,
+                        progress=progress.advance if progress else None,
+                        period=month,
+                    )
     except CrmPulseError as exc:
         raise _fail(exc) from None
+    if estimate:
+        from crmpulse.estimate import render
+
+        if as_json:
+            out.print_json(json.dumps(forecast.as_json()))
+        else:
+            for line in render(forecast):
+                out.print(line, highlight=False)
+        return
     if as_json:
         out.print_json(json.dumps(report.as_json()))
     else:

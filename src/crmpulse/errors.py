@@ -10,10 +10,12 @@
     ├── RetriableError             try again later (after a pause or next run)
     │   ├── RateLimitedError       the CRM said 429; ``retry_after`` seconds if it told us
     │   ├── QuotaExhaustedError    the daily allocation (or our reserve) is spent: stop cleanly
+    │   │   └── BudgetExhaustedError   our own budget refused the call before the CRM had to
     │   └── CrmUnavailableError    5xx, timeouts, connection errors
-    └── SkippableError             this record or row is bad; quarantine it and go on
-        ├── InvalidRecordError     a payload the mapper cannot normalize
-        └── WriteRejectedError     the CRM rejected one row of a batch write
+    ├── SkippableError             this record or row is bad; quarantine it and go on
+    │   ├── InvalidRecordError     a payload the mapper cannot normalize
+    │   └── WriteRejectedError     the CRM rejected one row of a batch write
+    └── WebhookRejected            an inbound webhook is refused; ``status`` is the HTTP answer
 
 Vendor errors are translated into this tree at the connector edge; nothing above a connector
 catches an SDK exception.
@@ -72,6 +74,11 @@ class QuotaExhaustedError(RetriableError):
     """The daily allocation (or the reserve we keep) is spent; resume next run."""
 
 
+class BudgetExhaustedError(QuotaExhaustedError):
+    """The next call would eat into the reserve kept for the customer's other integrations;
+    nothing was sent. The next run resumes."""
+
+
 class CrmUnavailableError(RetriableError):
     """The CRM answered 5xx, timed out or could not be reached."""
 
@@ -91,3 +98,15 @@ class InvalidRecordError(SkippableError):
 
 class WriteRejectedError(SkippableError):
     """The CRM rejected one row of a batch write."""
+
+
+class WebhookRejected(CrmPulseError):
+    """An inbound webhook request is refused (bad signature, stale, malformed, too large...).
+
+    ``status`` is the HTTP status to answer with; the message says what was wrong without
+    echoing secrets or the body.
+    """
+
+    def __init__(self, status: int, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status

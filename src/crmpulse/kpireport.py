@@ -23,6 +23,7 @@ from crmpulse.kpis.frame import Frame
 from crmpulse.kpis.loading import load_frame
 from crmpulse.kpis.measures.base import EngineConfig
 from crmpulse.kpis.periods import Period, last_complete
+from crmpulse.kpis.table import KpiTable
 from crmpulse.kpis.targets import Target, load_targets
 from crmpulse.kpis.values import KpiValue, Level
 from crmpulse.settings import Settings
@@ -95,7 +96,7 @@ def table_for(
     *,
     as_of: datetime | None = None,
     cache: dict[Any, Any] | None = None,
-) -> engine.KpiTable:
+) -> KpiTable:
     """Every KPI of ``period`` with the health score."""
     return engine.compute_window(
         frame,
@@ -117,13 +118,54 @@ def compute_kpis(
     return list(table.rows())
 
 
+ALERT_LEVELS: tuple[Level, ...] = ("portfolio", "segment", "account")
+"""Where alerts are raised: a contact crossing a target is noise, its company is news."""
+
+
+@dataclass(frozen=True)
+class PeriodKpis:
+    """A period's values and the alerts they raise against the previous period."""
+
+    values: list[KpiValue]
+    alerts: list[compare.Alert]
+
+
+def period_kpis(
+    store: Store, settings: Settings, period: Period, *, as_of: datetime | None = None
+) -> PeriodKpis:
+    """Every KPI of ``period`` from the store, with the alerts against the previous period."""
+    now = as_of or datetime.now(UTC)
+    engine_setup = setup(settings)
+    frame = frame_of(store, engine_setup)
+    cache: dict[Any, Any] = {}
+    current = table_for(frame, engine_setup, period, as_of=now, cache=cache)
+    values = list(current.rows())
+    previous = table_for(frame, engine_setup, period.previous(), as_of=now, cache=cache)
+    return PeriodKpis(values, alerts_between(current, previous, engine_setup.targets))
+
+
+def alerts_between(
+    current: KpiTable, previous: KpiTable, targets: dict[str, Target]
+) -> list[compare.Alert]:
+    """Target crossings and band changes from ``previous`` to ``current``."""
+    names = (set(targets) | {"health_band"}) & set(current.columns)
+    rows = compare.compare(
+        current,
+        current.rows(kpis=names, levels=ALERT_LEVELS),
+        previous=previous,
+        last_year=None,
+        targets=targets,
+    )
+    return compare.alerts(rows, targets)
+
+
 @dataclass
 class KpiReport:
     """A period's KPIs with trends and targets, the alerts they raise, themes and cohorts."""
 
     period: Period
     partial: bool
-    table: engine.KpiTable
+    table: KpiTable
     rows: list[compare.Compared]
     alerts: list[compare.Alert]
     cohorts: list[CohortRow] = field(default_factory=list)
@@ -185,6 +227,6 @@ def kpi_report(
         partial=period.is_partial(now),
         table=current,
         rows=rows,
-        alerts=compare.alerts(rows, engine_setup.targets),
+        alerts=alerts_between(current, previous, engine_setup.targets),
         cohorts=cohort_table(frame, tz=period.tz, as_of=now),
     )

@@ -7,10 +7,10 @@ Streams are data (``StreamSpec``); one generic loop in ``crmpulse.service`` runs
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from crmpulse.errors import InvalidRecordError
 from crmpulse.model import Record
@@ -55,11 +55,54 @@ class Cursor:
 
 @dataclass(frozen=True)
 class Page:
-    """A page of normalized records and the cursor after it."""
+    """A page of normalized records and the cursor after it.
+
+    ``removed`` names records the CRM no longer has (deleted, archived, merged away) that the
+    page's reads revealed; ``merged_into`` maps each merged-away id to the record that absorbed
+    it, so what pointed at the loser can follow the survivor.
+    """
 
     records: Sequence[Record]
     cursor: Cursor | None
     rejects: Sequence[InvalidRecordError] = ()
+    removed: Sequence[str] = ()
+    merged_into: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """Records read by id (``Connector.fetch``).
+
+    ``records`` are normalized as a pull would (associations attached); ``missing`` are requested
+    ids the CRM no longer has (deleted, archived, merged away, purged); ``merged_into`` maps a
+    merged-away id to its survivor wherever the CRM says so (such ids are also in ``missing``).
+    """
+
+    records: list[Record]
+    rejects: list[InvalidRecordError]
+    missing: list[str]
+    merged_into: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Removed:
+    """Records of one stream that left the CRM (``Connector.removed``)."""
+
+    ids: dict[str, datetime]
+    """Removed id -> when it was removed (archived / deleted)."""
+    merged_into: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LiveRecord:
+    """One live record in an id-set listing, with the association fields the store keeps.
+
+    ``links`` holds record fields (``account_id``, ``contact_id``, ``contact_ids``,
+    ``ticket_id``) as the full mapper would set them; only the fields present are compared.
+    """
+
+    id: str
+    links: Mapping[str, str | tuple[str, ...] | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -170,6 +213,10 @@ class Connector(Protocol):
         """How many records of ``stream`` were modified strictly after ``since``."""
         ...
 
+    def fetch(self, entity: str, ids: Sequence[str]) -> Fetched:
+        """Read records of a store entity by id, in as few calls as the CRM allows."""
+        ...
+
     def ensure_targets(self, spec: TargetSpec) -> list[str]:
         """Create missing property groups, properties and the snapshot object (if the CRM
         allows one); return what was created."""
@@ -181,4 +228,22 @@ class Connector(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+        ...
+
+
+@runtime_checkable
+class Reconciling(Protocol):
+    """What a connector offers to find what incremental pulls cannot see: removals that leave
+    modification dates alone, hard deletes, association changes."""
+
+    def removed(self, stream: StreamSpec) -> Removed:
+        """Records of ``stream`` the CRM keeps as removed (archived, recycle bin)."""
+        ...
+
+    def live_records(self, stream: StreamSpec) -> Iterator[list[LiveRecord]]:
+        """Every live record of ``stream`` (id and association fields), in pages, cheaply."""
+        ...
+
+    def refetches_missing(self, stream: StreamSpec) -> bool:
+        """Whether every id ``live_records`` lists is a record the store should hold."""
         ...

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,7 +16,8 @@ import structlog
 
 from crmpulse import writeback
 from crmpulse.errors import CrmPulseError, RetriableError
-from crmpulse.kpireport import compute_kpis, default_period
+from crmpulse.kpireport import default_period, period_kpis
+from crmpulse.kpis.compare import Alert
 from crmpulse.kpis.periods import Period
 from crmpulse.kpis.values import KpiValue
 from crmpulse.ports import (
@@ -27,6 +28,7 @@ from crmpulse.ports import (
     StreamSpec,
     TargetLevel,
 )
+from crmpulse.pulling import pull_all
 from crmpulse.settings import Settings
 from crmpulse.store import Store
 
@@ -51,6 +53,7 @@ class SyncReport:
     full_load: dict[str, bool] = field(default_factory=dict)
     kpi_values: int = 0
     kpis_changed: int = 0
+    alerts: list[str] = field(default_factory=list)
     targets_created: list[str] = field(default_factory=list)
     plan: list[PropertyChange] = field(default_factory=list)
     values_written: int = 0
@@ -81,6 +84,7 @@ class SyncReport:
             },
             "kpi_values": self.kpi_values,
             "kpis_changed": self.kpis_changed,
+            "alerts": self.alerts,
             "targets_created": self.targets_created,
             "planned_changes": len(self.plan),
             "values_written": self.values_written,
@@ -91,31 +95,6 @@ class SyncReport:
         }
 
 
-def pull_all(
-    connector: Connector, store: Store, report: SyncReport, progress: ProgressHook | None = None
-) -> None:
-    """Pull every stream from its cursor into the store; quarantine rejected records."""
-    for stream in connector.streams():
-        cursor = store.get_cursor(connector.source, stream.name)
-        report.full_load[stream.name] = cursor is None
-        pulled = rejected = 0
-        last: Cursor | None = None
-        for page in connector.pull(stream, cursor):
-            store.upsert(page.records)
-            for reject in page.rejects:
-                store.quarantine(connector.source, stream.name, reject.record_id, str(reject), {})
-            pulled += len(page.records)
-            rejected += len(page.rejects)
-            last = page.cursor or last
-            if progress:
-                progress(stream.name, len(page.records))
-        # The cursor moves only once the whole stream is in: a full load walks ids, not times.
-        if last is not None:
-            store.set_cursor(connector.source, stream.name, last)
-        report.pulled[stream.name] = pulled
-        report.rejected[stream.name] = rejected
-
-
 def plan_writeback(
     store: Store,
     source: str,
@@ -124,17 +103,20 @@ def plan_writeback(
     group: str,
     *,
     snapshots: bool = True,
+    alerts: Mapping[str, str] | None = None,
 ) -> list[PropertyChange]:
     """Changes to send for ``period``: the diff of the KPI values against the write-back ledger.
 
-    With ``snapshots``, the portfolio and segment values also become KPI snapshot records.
+    With ``snapshots``, the portfolio and segment values also become KPI snapshot records;
+    ``alerts`` (account id -> latest alert message, when alerts are written) fill the alert
+    property.
     """
-    spec = writeback.target_spec(group)
+    spec = writeback.target_spec(group, alerts=alerts is not None)
     levels: list[TargetLevel] = list(writeback.LEVELS)
     properties: dict[TargetLevel, list[str]] = {
         lvl: [f.name for f in spec.fields_for(lvl)] for lvl in writeback.LEVELS
     }
-    desired = writeback.desired_values(values, str(period))
+    desired = writeback.desired_values(values, str(period), alerts)
     if snapshots and spec.snapshot is not None:
         levels.append(writeback.SNAPSHOT)
         properties[writeback.SNAPSHOT] = [
@@ -162,7 +144,9 @@ def apply_writeback(
     report: SyncReport,
 ) -> PushResult:
     """Ensure our properties exist, push the changes, record what landed in the ledger."""
-    spec = writeback.target_spec(settings.writeback.property_group)
+    spec = writeback.target_spec(
+        settings.writeback.property_group, alerts=settings.writeback.alerts
+    )
     digest = writeback.spec_hash(spec)
     if changes and not store.targets_ensured(connector.source, digest):
         report.targets_created = connector.ensure_targets(spec)
@@ -248,6 +232,21 @@ def _fence_stream(
     )
 
 
+def _alert_line(alert: Alert) -> str:
+    where = "portfolio" if alert.entity_id is None else f"{alert.level} {alert.entity_id}"
+    return f"{where}: {alert.message}"
+
+
+def _account_alerts(alerts: list[Alert]) -> dict[str, str]:
+    """The alert each company shows: band changes first, then target crossings, by KPI."""
+    out: dict[str, str] = {}
+    ranked = sorted(alerts, key=lambda a: (a.kind != "band", a.kpi))
+    for alert in ranked:
+        if alert.level == "account" and alert.entity_id is not None:
+            out.setdefault(alert.entity_id, f"{alert.period}: {alert.message}")
+    return out
+
+
 def int_or_zero(value: str) -> int:
     """Numeric ids sort numerically; others sort first."""
     return int(value) if value.isdigit() else 0
@@ -271,9 +270,12 @@ def run_sync(
     report = SyncReport(run_id=run_id, source=connector.source, period=str(month), dry_run=dry_run)
     try:
         pull_all(connector, store, report, progress)
-        values = compute_kpis(store, settings, month)
+        computed = period_kpis(store, settings, month)
+        values = computed.values
         report.kpi_values = len(values)
         report.kpis_changed = store.save_kpis(values, run_id)
+        raised = store.record_alerts(computed.alerts, run_id)
+        report.alerts = [_alert_line(a) for a in raised]
         if settings.writeback.enabled:
             report.plan = plan_writeback(
                 store,
@@ -282,6 +284,7 @@ def run_sync(
                 month,
                 settings.writeback.property_group,
                 snapshots=settings.writeback.snapshots,
+                alerts=_account_alerts(computed.alerts) if settings.writeback.alerts else None,
             )
             if report.plan and not dry_run:
                 result = apply_writeback(connector, store, settings, report.plan, report)

@@ -47,6 +47,10 @@ class HubSpotSettings(_Section):
     base_url: str = Field(default="https://api.hubapi.com", description="API root")
     access_token: SecretStr | None = Field(default=None, description="private-app or OAuth token")
     client_secret: SecretStr | None = Field(default=None, description="app secret for webhooks")
+    app_id: str | None = Field(
+        default=None,
+        description="our app's id: webhook events it caused (our write-back) are not recomputed",
+    )
     portal_id: str = Field(default="default", description="names the source in the store")
     timeout_seconds: float = Field(default=30.0, gt=0)
     max_retries: int = Field(default=5, ge=0, description="retries on 429 / 5xx per call")
@@ -119,6 +123,15 @@ class SalesforceSettings(_Section):
         default="CrmPulse_Integration",
         description="permission set granted read/edit on the fields crmpulse creates",
     )
+    organization_ids: list[str] = Field(
+        default_factory=list,
+        description="orgs whose outbound messages are accepted (15- or 18-character ids)",
+    )
+    integration_user_id: str | None = Field(
+        default=None,
+        description="the API user's id: changes it made (our write-back) are not recomputed; "
+        "looked up from the login when unset",
+    )
 
 
 class SyncSettings(_Section):
@@ -186,6 +199,61 @@ class WriteBackSettings(_Section):
         default=True,
         description="also upsert portfolio and segment KPI snapshot records (a custom object)",
     )
+    alerts: bool = Field(
+        default=False,
+        description="write each company's latest KPI alert (target crossed, band changed) "
+        "to the crmpulse_alert property",
+    )
+
+
+class BudgetSettings(_Section):
+    """The API budget per source: the CRM's limits, and a reserve left for other integrations.
+
+    A reserve below 1 is a fraction of the daily allocation; from 1 up, a number of calls.
+    """
+
+    hubspot_tier: Literal["free", "starter", "professional", "enterprise", "api_add_on"] = Field(
+        default="professional",
+        description="HubSpot tier: its 10-second and daily limits (api_add_on: one limit increase)",
+    )
+    hubspot_daily_allocation: int | None = Field(
+        default=None, ge=1, description="calls per day crmpulse may count on (default: the tier's)"
+    )
+    hubspot_reserve: float = Field(
+        default=0.1, ge=0, description="daily HubSpot calls left to other integrations"
+    )
+    salesforce_daily_allocation: int | None = Field(
+        default=None,
+        ge=1,
+        description="the org's 24-hour API allocation (default: what Sforce-Limit-Info reports)",
+    )
+    salesforce_reserve: float = Field(
+        default=0.1, ge=0, description="daily Salesforce calls left to other integrations"
+    )
+
+
+class ServerSettings(_Section):
+    """``crmpulse serve``: the webhook receiver, its worker and the scheduler."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str | None = Field(
+        default=None,
+        description="the URL the CRM calls (scheme and host as the CRM sees them, behind a "
+        "proxy); HubSpot signs it. Default: http://host:port",
+    )
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, description="larger bodies get 413")
+    signature_window_seconds: float = Field(
+        default=300.0, gt=0, description="HubSpot timestamps older or newer than this get 401"
+    )
+    sync_interval_seconds: float = Field(
+        default=3600.0, ge=0, description="periodic full sync; 0 turns the scheduler off"
+    )
+    batch_size: int = Field(default=500, ge=1, description="events the worker takes at once")
+    poll_seconds: float = Field(default=0.2, gt=0, description="worker idle poll interval")
+    coalesce_seconds: float = Field(
+        default=0.3, ge=0, description="wait this long after an event for more of the same burst"
+    )
 
 
 class LogSettings(_Section):
@@ -212,6 +280,8 @@ class Settings(BaseSettings):
     sync: SyncSettings = SyncSettings()
     kpi: KpiSettings = KpiSettings()
     writeback: WriteBackSettings = WriteBackSettings()
+    budget: BudgetSettings = BudgetSettings()
+    server: ServerSettings = ServerSettings()
     log: LogSettings = LogSettings()
 
     @classmethod

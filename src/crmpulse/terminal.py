@@ -209,6 +209,12 @@ def summary_panel(report: SyncReport) -> Panel:
             f"{report.values_written:,} values on {report.rows_written:,} records"
             + (f", [red]{report.rows_failed} failed[/]" if report.rows_failed else ""),
         )
+    if report.alerts:
+        more = len(report.alerts) - 5
+        for line in report.alerts[:5]:
+            grid.add_row("[yellow]new alert[/]", line)
+        if more > 0:
+            grid.add_row("", f"[dim]and {more} more (crmpulse kpis --json lists them)[/]")
     if report.targets_created:
         grid.add_row("created in CRM", f"{len(report.targets_created)} properties/groups")
     for error in report.errors[:5]:

@@ -24,6 +24,7 @@ from crmpulse.ports import (
 )
 
 PERIOD_PROPERTY = "crmpulse_kpi_period"
+ALERT_PROPERTY = "crmpulse_alert"
 LEVELS: tuple[TargetLevel, ...] = ("account", "contact")
 SNAPSHOT: TargetLevel = "snapshot"
 SNAPSHOT_LEVELS = ("portfolio", "segment")
@@ -43,8 +44,11 @@ _SNAPSHOT_FIELDS: tuple[tuple[str, str, FieldType, str], ...] = (
 )
 
 
-def target_spec(group: str) -> TargetSpec:
-    """The property group and properties crmpulse writes, from the KPI catalogue."""
+def target_spec(group: str, *, alerts: bool = False) -> TargetSpec:
+    """The property group and properties crmpulse writes, from the KPI catalogue.
+
+    With ``alerts``, companies also get :data:`ALERT_PROPERTY`, their latest KPI alert.
+    """
     fields = [
         FieldSpec(
             name=d.property,
@@ -65,6 +69,17 @@ def target_spec(group: str) -> TargetSpec:
             levels=LEVELS,
         )
     )
+    if alerts:
+        fields.append(
+            FieldSpec(
+                name=ALERT_PROPERTY,
+                label="crmpulse: latest KPI alert",
+                type="string",
+                description="The company's latest KPI alert in the period: a target crossed or "
+                "a health band change. Written by crmpulse.",
+                levels=("account",),
+            )
+        )
     return TargetSpec(
         group=group, group_label="crmpulse KPIs", fields=tuple(fields), snapshot=snapshot_spec()
     )
@@ -142,9 +157,12 @@ def format_value(value: float | None) -> str | None:
 
 
 def desired_values(
-    values: Iterable[KpiValue], period: str
+    values: Iterable[KpiValue], period: str, alerts: Mapping[str, str] | None = None
 ) -> dict[tuple[TargetLevel, str], dict[str, str | None]]:
-    """Property values per (level, object id) for one period."""
+    """Property values per (level, object id) for one period.
+
+    ``alerts`` (account id -> message) fills :data:`ALERT_PROPERTY` when alerts are written.
+    """
     by_name = {d.name: d for d in catalogue.CATALOGUE}
     desired: dict[tuple[TargetLevel, str], dict[str, str | None]] = {}
     for v in values:
@@ -159,6 +177,9 @@ def desired_values(
             row[definition.property] = v.text
         else:
             row[definition.property] = format_value(v.value)
+    for account_id, message in (alerts or {}).items():
+        row = desired.setdefault(("account", account_id), {PERIOD_PROPERTY: period})
+        row[ALERT_PROPERTY] = message
     return desired
 
 

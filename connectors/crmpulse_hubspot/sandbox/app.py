@@ -20,11 +20,15 @@ from fastapi.routing import APIRoute
 
 from . import errors
 from .catalog import ObjectType, resolve
+from .changes import acting_as
+from .delivery import RetryPolicy
 from .faults import FaultInjector, fault_error
 from .limits import RateLimiter, RateLimits
 from .portal import Portal
+from .scenario import ScenarioRunner
 from .stats import CallStats
 from .views import json_response
+from .webhooks import DEFAULT_APP_ID, DEFAULT_DEVELOPER_KEY, Webhooks
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +42,8 @@ Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
 class SandboxState:
-    """What the routes share: the portal, the token, limits, faults and call counts."""
+    """What the routes share: the portal, the token, limits, faults, call counts, the app's
+    webhooks and the scenario clock."""
 
     def __init__(
         self,
@@ -47,12 +52,28 @@ class SandboxState:
         token: str = DEFAULT_TOKEN,
         limits: RateLimits | None = None,
         clock: Callable[[], float] = time.time,
+        app_id: int = DEFAULT_APP_ID,
+        developer_key: str = DEFAULT_DEVELOPER_KEY,
+        client_secret: str | None = None,
+        retry: RetryPolicy | None = None,
+        world: Any = None,
     ):
         self.portal = portal
         self.token = token
         self.limiter = RateLimiter(limits, clock)
         self.faults = FaultInjector()
         self.stats = CallStats()
+        self.webhooks = Webhooks(
+            portal.portal_id,
+            app_id=app_id,
+            developer_key=developer_key,
+            client_secret=client_secret,
+            policy=retry,
+            now=portal.now,
+        )
+        portal.on_change = self.webhooks.record
+        world = world if world is not None else portal.world
+        self.scenario = ScenarioRunner(portal, world) if world is not None else None
 
     async def gate(self, request: Request, template: str, handler: Handler) -> Response:
         """Run one API call through faults, auth and limits; render errors HubSpot's way."""
@@ -70,7 +91,9 @@ class SandboxState:
             if request.headers.get("authorization") != f"Bearer {self.token}":
                 raise errors.unauthorized()
             limit_headers = self.limiter.admit(self.token, search=search)
-            response = await handler(request)
+            # Writes made with the app's token are the integration's, not a person's.
+            with acting_as("INTEGRATION", str(self.webhooks.app_id)):
+                response = await handler(request)
         except errors.ApiError as exc:
             response = json_response(exc.render(correlation), exc.status)
             response.headers.update(exc.headers)
@@ -133,19 +156,44 @@ def create_app(
     token: str = DEFAULT_TOKEN,
     limits: RateLimits | None = None,
     clock: Callable[[], float] = time.time,
+    app_id: int = DEFAULT_APP_ID,
+    developer_key: str = DEFAULT_DEVELOPER_KEY,
+    client_secret: str | None = None,
+    retry: RetryPolicy | None = None,
+    world: Any = None,
 ) -> FastAPI:
-    """The HubSpot emulator app for one portal."""
+    """The HubSpot emulator app for one portal.
+
+    ``app_id``, ``developer_key`` and ``client_secret`` identify the app whose webhooks the
+    emulator delivers; ``retry`` paces the deliveries; ``world`` (default: the world the portal
+    was built from) drives ``POST /_sandbox/scenario/advance``.
+    """
     from . import (
         routes_associations,
         routes_meta,
         routes_objects,
         routes_sandbox,
+        routes_scenario,
         routes_schemas,
+        routes_webhooks,
     )
 
     app = FastAPI(title="HubSpot sandbox", openapi_url=None, docs_url=None, redoc_url=None)
-    app.state.sandbox = SandboxState(portal, token=token, limits=limits, clock=clock)
+    app.state.sandbox = SandboxState(
+        portal,
+        token=token,
+        limits=limits,
+        clock=clock,
+        app_id=app_id,
+        developer_key=developer_key,
+        client_secret=client_secret,
+        retry=retry,
+        world=world,
+    )
     app.include_router(routes_sandbox.router)
+    app.include_router(routes_scenario.router)
+    app.include_router(routes_webhooks.router)
+    app.include_router(routes_webhooks.management)
     app.include_router(routes_meta.router)
     app.include_router(routes_schemas.router)
     app.include_router(routes_associations.router)

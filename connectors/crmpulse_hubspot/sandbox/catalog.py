@@ -50,7 +50,10 @@ _SEARCHABLE = {
 
 # Properties a real portal defines besides those crmpulse reads (so that defaults resolve).
 _EXTRA: dict[str, dict[str, PropertyType]] = {
-    "tickets": {"hs_ticket_category": "enumeration"},
+    "contacts": {"hs_merged_object_ids": "enumeration", "hs_additional_emails": "enumeration"},
+    "companies": {"hs_merged_object_ids": "enumeration"},
+    "deals": {"hs_merged_object_ids": "enumeration"},
+    "tickets": {"hs_ticket_category": "enumeration", "hs_merged_object_ids": "enumeration"},
     "feedback_submissions": {"hs_sentiment": "enumeration"},
 }
 

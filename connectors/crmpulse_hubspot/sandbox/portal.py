@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -18,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 from . import errors
 from .associations import AssociationStore
 from .catalog import OBJECT_TYPES, ObjectType, known_type_ids, resolve
+from .changes import Change
 from .properties import PropertyRegistry
+from .reporting import ChangeReporting
 from .values import epoch_ms, iso
 
 if TYPE_CHECKING:
@@ -56,6 +59,10 @@ class ObjectTable:
         self.version = 0
         self._sorted: dict[bool, list[int] | None] = {False: [], True: []}
         self._emails: dict[str, int] | None = None
+        self.merged: dict[int, int] = {}
+        """Ids merged away -> the id of the record they live on in."""
+        self.recent: dict[int, float] = {}
+        """Ids written while the portal has a search lag -> when (monotonic seconds)."""
 
     def ids(self, archived: bool) -> list[int]:
         """Ids in ascending order (rebuilt lazily after bulk changes)."""
@@ -107,8 +114,9 @@ class ObjectTable:
         return self.active.get(found) if found is not None else None
 
 
-class Portal:
-    """One HubSpot portal: objects, properties, associations."""
+class Portal(ChangeReporting):
+    """One HubSpot portal: objects, properties, associations; every write after loading is
+    reported to ``on_change`` (see :class:`ChangeReporting`)."""
 
     def __init__(
         self,
@@ -132,6 +140,12 @@ class Portal:
         """Custom object schemas by their object type name (the fully qualified name)."""
         self._custom_alias: dict[str, str] = {}
         self.lock = threading.RLock()
+        self.on_change: Callable[[Change], None] | None = None
+        """Called with every change made after loading (webhooks listen here)."""
+        self.search_lag = 0.0
+        """Seconds a written object stays invisible to search (HubSpot's indexing delay)."""
+        self.world: Any = None
+        """The synthetic world the portal was built from, when it was (for the scenario clock)."""
         self._next_id = 1
         self._search_cache: OrderedDict[tuple[Any, ...], tuple[tuple[int, int], list[int]]] = (
             OrderedDict()
@@ -201,7 +215,10 @@ class Portal:
             oid = _as_id(object_id)
             if oid is None:
                 return None
-            return (table.archived if archived else table.active).get(oid)
+            if archived:
+                return table.archived.get(oid)
+            # A merged-away id keeps resolving to the record it was merged into.
+            return table.active.get(table.merged.get(oid, oid))
 
     def page(
         self, object_type: str, after: int | None, limit: int, *, archived: bool = False
@@ -276,8 +293,13 @@ class Portal:
         associations: Iterable[tuple[str, str, int]] = (),
         *,
         validate: bool = True,
+        created: datetime | None = None,
+        updated: datetime | None = None,
     ) -> StoredObject:
-        """Create an object from written values; associations are ``(to_type, to_id, typeId)``."""
+        """Create an object from written values; associations are ``(to_type, to_id, typeId)``.
+
+        ``created``/``updated`` default to now (the scenario clock passes its own times).
+        """
         with self.lock:
             clean = (
                 self.properties.clean_values(object_type, values)
@@ -293,10 +315,17 @@ class Portal:
                     raise errors.error(
                         409, "CONFLICT", f"Contact already exists. Existing ID: {existing.id}"
                     )
-            now = self.now()
-            obj = self.insert(object_type, self.new_id(), dict(clean), created=now, updated=now)
+            born = created or self.now()
+            obj = self.insert(
+                object_type, self.new_id(), dict(clean), created=born, updated=updated or born
+            )
+            self.mark_written(object_type, obj.id)
+            self.emit("creation", object_type, obj.id, obj.created_ms, changeFlag="CREATED")
+            # [UNVERIFIED] HubSpot is observed to follow a creation with propertyChange events
+            # for the values set on it; subscribers filtering on a property rely on that.
+            self.emit_properties(object_type, obj, {k: v for k, v in clean.items() if v})
             for to_type, to_id, type_id in links:
-                self.associations.add(object_type, obj.id, to_type, to_id, type_id)
+                self.associate(object_type, obj.id, to_type, to_id, type_id)
             return obj
 
     def _check_link(
@@ -320,8 +349,12 @@ class Portal:
         *,
         id_property: str | None = None,
         validate: bool = True,
+        at: datetime | None = None,
     ) -> StoredObject | None:
-        """Apply written values; bump the last-modified property. None if the id is unknown."""
+        """Apply written values; bump the last-modified property (to ``at``, default now).
+
+        None if the id is unknown.
+        """
         with self.lock:
             clean = (
                 self.properties.clean_values(object_type, values)
@@ -332,7 +365,7 @@ class Portal:
             if obj is None:
                 return None
             self._check_unique(object_type, clean, obj.id)
-            self._apply(object_type, obj, clean)
+            self._apply(object_type, obj, clean, at)
             return obj
 
     def _check_required(self, object_type: str, clean: Mapping[str, str | None]) -> None:
@@ -379,12 +412,21 @@ class Portal:
                 self._custom_alias[alias] = otype.name
                 self._custom_alias[alias.lower()] = otype.name
 
-    def _apply(self, object_type: str, obj: StoredObject, clean: Mapping[str, str | None]) -> None:
-        now = self.now()
+    def _apply(
+        self,
+        object_type: str,
+        obj: StoredObject,
+        clean: Mapping[str, str | None],
+        at: datetime | None = None,
+    ) -> None:
+        now = at or self.now()
+        changed = {k: v for k, v in clean.items() if obj.props.get(k) != v}
         obj.props.update(clean)
         obj.updated, obj.updated_ms = iso(now), epoch_ms(now)
         obj.props[self.types[object_type].modified_property] = obj.updated
         self.tables[object_type].touch()
+        self.mark_written(object_type, obj.id)
+        self.emit_properties(object_type, obj, changed)
 
     def archive(self, object_type: str, object_id: str | int) -> bool:
         """Archive an object; False if it was not active."""
@@ -396,9 +438,27 @@ class Portal:
             obj = table.drop(oid)
             if obj is None:
                 return False
-            obj.archived_at = iso(self.now())
+            now = self.now()
+            obj.archived_at = iso(now)
             table.put(obj, archived=True)
+            self.emit("deletion", object_type, oid, epoch_ms(now), changeFlag="DELETED")
             return True
+
+    def restore(self, object_type: str, object_id: str | int) -> StoredObject | None:
+        """Bring an archived object back (HubSpot's recycle bin); None if it is not archived."""
+        oid = _as_id(object_id)
+        if oid is None:
+            return None
+        with self.lock:
+            table = self.tables[object_type]
+            obj = table.drop(oid, archived=True)
+            if obj is None:
+                return None
+            obj.archived_at = None
+            table.put(obj)
+            self.mark_written(object_type, oid)
+            self.emit("restore", object_type, oid, epoch_ms(self.now()), changeFlag="RESTORED")
+            return obj
 
     # ------------------------------------------------------------- search
     def search(self, object_type: str, query: SearchQuery) -> tuple[int, list[StoredObject]]:
@@ -423,8 +483,19 @@ class Portal:
                 self._search_cache[key] = (versions, ids)
                 if len(self._search_cache) > _SEARCH_CACHE_SIZE:
                     self._search_cache.popitem(last=False)
+            ids = self._indexed(table, ids)
             window = ids[query.after : query.after + query.limit]
             return len(ids), [table.active[i] for i in window]
+
+    def _indexed(self, table: ObjectTable, ids: list[int]) -> list[int]:
+        """``ids`` without the objects written less than ``search_lag`` seconds ago."""
+        if not table.recent:
+            return ids
+        cutoff = time.monotonic() - self.search_lag
+        table.recent = {i: t for i, t in table.recent.items() if t > cutoff}
+        if not table.recent:
+            return ids
+        return [i for i in ids if i not in table.recent]
 
 
 def _as_id(value: str | int) -> int | None:

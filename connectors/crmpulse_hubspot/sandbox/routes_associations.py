@@ -113,7 +113,7 @@ async def create_default(
         raise errors.validation(f"No default association between {frm.name} and {to.name}.")
     with portal.lock:
         a, b = _object(portal, frm, object_id), _object(portal, to, to_id)
-        portal.associations.add(frm.name, a.id, to.name, b.id, type_id)
+        portal.associate(frm.name, a.id, to.name, b.id, type_id)
     now = iso(portal.now())
     result = {
         "from": {"id": str(a.id)},
@@ -183,7 +183,7 @@ async def create(
     with portal.lock:
         a, b = _object(portal, frm, object_id), _object(portal, to, to_id)
         for type_id in type_ids:
-            portal.associations.add(frm.name, a.id, to.name, b.id, type_id)
+            portal.associate(frm.name, a.id, to.name, b.id, type_id)
         labels_ = [TYPE_LABELS[t] for t in type_ids if t in TYPE_LABELS and t in PRIMARY.values()]
     return json_response(
         {
@@ -206,5 +206,5 @@ async def archive(
     frm, to = portal.object_type(object_type), portal.object_type(to_type)
     a, b = portal.get(frm.name, object_id), portal.get(to.name, to_id)
     if a is not None and b is not None:
-        portal.associations.remove(frm.name, a.id, to.name, b.id)
+        portal.dissociate(frm.name, a.id, to.name, b.id)
     return Response(status_code=204)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 from . import errors, search
 from .app import GatedRoute, state_of
 from .catalog import OBJECT_TYPES, ObjectType, known_type_ids
+from .merge import merge
 from .portal import Portal, StoredObject
 from .values import iso
 from .views import (
@@ -252,6 +253,21 @@ async def batch_archive(object_type: str, request: Request) -> Response:
     for item in _inputs(await json_body(request)):
         portal.archive(otype.name, str(item.get("id", "")))
     return Response(status_code=204)
+
+
+@router.post(BASE + "/merge")
+async def do_merge(object_type: str, request: Request) -> Response:
+    """POST merge ``{primaryObjectId, objectIdToMerge}``: 200 with the primary object."""
+    portal = state_of(request).portal
+    otype = _writable(portal, object_type)
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise errors.validation("Invalid input JSON: body must be an object.")
+    primary, merged = body.get("primaryObjectId"), body.get("objectIdToMerge")
+    if primary in (None, "") or merged in (None, ""):
+        raise errors.validation("primaryObjectId and objectIdToMerge are required.")
+    obj = merge(portal, otype.name, str(primary), str(merged))
+    return json_response(Renderer(portal, otype, None).one(obj))
 
 
 @router.post(BASE + "/search")

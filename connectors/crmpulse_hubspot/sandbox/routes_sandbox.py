@@ -91,10 +91,10 @@ async def inject(object_type: str, request: Request) -> Response:
                     resolved.append((to.name, target.id, type_id))
             obj = portal.create(otype.name, values, validate=False)
             for to_name, to_id, type_id in resolved:
-                portal.associations.add(otype.name, obj.id, to_name, to_id, type_id)
+                portal.associate(otype.name, obj.id, to_name, to_id, type_id)
                 primary = PRIMARY.get((otype.name, to_name))
                 if primary is not None:
-                    portal.associations.add(otype.name, obj.id, to_name, to_id, primary)
+                    portal.associate(otype.name, obj.id, to_name, to_id, primary)
     except errors.ApiError as exc:
         return json_response(exc.render(errors.correlation_id()), exc.status)
     return json_response(Renderer(portal, otype, list(values)).one(obj), 201)

@@ -11,14 +11,17 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import Any
 
 import uvicorn
 
 from crmpulse.httpserver import BackgroundServer
 
 from .app import DEFAULT_TOKEN, SandboxState, create_app
+from .delivery import RetryPolicy
 from .limits import RateLimits
 from .portal import DEFAULT_PORTAL_ID, Portal
+from .webhooks import DEFAULT_APP_ID, DEFAULT_DEVELOPER_KEY
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +33,10 @@ class SandboxServer(BackgroundServer):
     ...     client = hubspot.HubSpot(access_token=server.token, host=server.base_url)
 
     ``custom_objects=False`` makes the portal a tier without custom objects (below Enterprise):
-    creating a schema then answers 403 ``MISSING_SCOPES``.
+    creating a schema then answers 403 ``MISSING_SCOPES``. ``app_id``, ``developer_key`` and
+    ``client_secret`` identify the app whose webhooks are delivered, ``retry`` paces deliveries
+    (``RetryPolicy(time_scale=...)`` compresses HubSpot's 24 h of retries) and ``world`` is the
+    synthetic world behind ``/_sandbox/scenario/advance`` (default: the portal's own).
     """
 
     def __init__(
@@ -43,13 +49,33 @@ class SandboxServer(BackgroundServer):
         limits: RateLimits | None = None,
         clock: Callable[[], float] = time.time,
         custom_objects: bool | None = None,
+        app_id: int = DEFAULT_APP_ID,
+        developer_key: str = DEFAULT_DEVELOPER_KEY,
+        client_secret: str | None = None,
+        retry: RetryPolicy | None = None,
+        world: Any = None,
     ):
         if custom_objects is not None:
             portal.custom_objects = custom_objects
         self.portal = portal
         self.token = token
-        app = create_app(portal, token=token, limits=limits, clock=clock)
+        app = create_app(
+            portal,
+            token=token,
+            limits=limits,
+            clock=clock,
+            app_id=app_id,
+            developer_key=developer_key,
+            client_secret=client_secret,
+            retry=retry,
+            world=world,
+        )
         super().__init__(app, host, port, name="hubspot-sandbox")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving and delivering webhooks."""
+        self.state.webhooks.delivery.stop()
+        super().stop(timeout)
 
     @property
     def state(self) -> SandboxState:
@@ -65,9 +91,21 @@ def serve_forever(
     token: str = DEFAULT_TOKEN,
     *,
     limits: RateLimits | None = None,
+    app_id: int = DEFAULT_APP_ID,
+    developer_key: str = DEFAULT_DEVELOPER_KEY,
+    client_secret: str | None = None,
+    retry: RetryPolicy | None = None,
 ) -> None:
     """Serve ``portal`` in the foreground until interrupted (``crmpulse sandbox hubspot``)."""
-    app = create_app(portal, token=token, limits=limits)
+    app = create_app(
+        portal,
+        token=token,
+        limits=limits,
+        app_id=app_id,
+        developer_key=developer_key,
+        client_secret=client_secret,
+        retry=retry,
+    )
     log.info("HubSpot sandbox on http://%s:%d (portal %d)", host, port, portal.portal_id)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, lifespan="off")
 
@@ -102,7 +140,9 @@ def build_portal(
         world.activities(),
         world.surveys(),
     )
-    return Portal.from_records(records, portal_id=portal_id, custom_objects=custom_objects)
+    portal = Portal.from_records(records, portal_id=portal_id, custom_objects=custom_objects)
+    portal.world = world
+    return portal
 
 
 @contextmanager
@@ -115,10 +155,23 @@ def running(
     host: str = "127.0.0.1",
     port: int = 0,
     custom_objects: bool = True,
+    app_id: int = DEFAULT_APP_ID,
+    developer_key: str = DEFAULT_DEVELOPER_KEY,
+    client_secret: str | None = None,
+    retry: RetryPolicy | None = None,
 ) -> Iterator[str]:
     """Serve a synthetic world in-process; the context value is the base URL."""
     portal = build_portal(seed, scale, as_of, custom_objects=custom_objects)
-    with SandboxServer(portal, host, port, token) as server:
+    with SandboxServer(
+        portal,
+        host,
+        port,
+        token,
+        app_id=app_id,
+        developer_key=developer_key,
+        client_secret=client_secret,
+        retry=retry,
+    ) as server:
         yield server.base_url
 
 
@@ -131,8 +184,19 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8765,
     custom_objects: bool = True,
+    app_id: int = DEFAULT_APP_ID,
+    developer_key: str = DEFAULT_DEVELOPER_KEY,
+    client_secret: str | None = None,
+    retry: RetryPolicy | None = None,
 ) -> None:
     """Build a synthetic world and serve it in the foreground (the CLI's entry point)."""
     serve_forever(
-        build_portal(seed, scale, as_of, custom_objects=custom_objects), host, port, token
+        build_portal(seed, scale, as_of, custom_objects=custom_objects),
+        host,
+        port,
+        token,
+        app_id=app_id,
+        developer_key=developer_key,
+        client_secret=client_secret,
+        retry=retry,
     )

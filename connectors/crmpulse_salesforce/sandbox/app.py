@@ -3,7 +3,9 @@
 Routers, one per concept: :mod:`.auth` (OAuth and SOAP login), :mod:`.routes_query` (query,
 queryAll, queryMore, limits), :mod:`.routes_sobjects` (describe and single-record CRUD and
 upsert), :mod:`.routes_composite` (sObject Collections), :mod:`.routes_tooling` (custom fields
-and objects) and :mod:`.routes_sandbox` (stats, faults, direct inserts). API calls go through
+and objects), :mod:`.routes_sandbox` (stats, faults, direct inserts), :mod:`.routes_outbound`
+(outbound messages), :mod:`.routes_lifecycle` (delete, undelete, purge, merge) and
+:mod:`.routes_scenario` (a world moving forward). API calls go through
 :func:`api_call`: they need ``Authorization: Bearer <token>``, are counted against the daily
 allocation, carry ``Sforce-Limit-Info: api-usage=N/M`` and fail with Salesforce's JSON array
 error bodies.
@@ -17,8 +19,11 @@ from . import (
     auth,
     bulk,
     routes_composite,
+    routes_lifecycle,
+    routes_outbound,
     routes_query,
     routes_sandbox,
+    routes_scenario,
     routes_sobjects,
     routes_tooling,
 )
@@ -64,5 +69,8 @@ def create_app(state: SandboxState) -> FastAPI:
     app.include_router(routes_composite.router(state))
     app.include_router(routes_tooling.router(state))
     app.include_router(routes_sandbox.router(state))
+    app.include_router(routes_outbound.router(state))
+    app.include_router(routes_lifecycle.router(state))
+    app.include_router(routes_scenario.router(state))
     app.include_router(bulk.router(state))
     return app

@@ -30,6 +30,7 @@ from .bulk_jobs import (
 )
 from .errors import ApiError, RecordError
 from .org import case_safe_id
+from .state import USER_ID
 from .writes import Writer
 
 INGEST_OPERATIONS = frozenset({"insert", "update", "upsert", "delete", "hardDelete"})
@@ -221,7 +222,7 @@ def _apply(
         else:
             writer.live_row(job.sobject, record_id)
             # Hard delete skips the recycle bin: the row is gone, even from queryAll.
-            org.rows[job.sobject].pop(record_id, None)
+            org.purge(record_id, by=USER_ID)
         return record_id, False
     values: dict[str, Any] = {}
     for position, (field, text) in enumerate(by_field.items(), start=1):

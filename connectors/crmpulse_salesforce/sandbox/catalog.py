@@ -9,8 +9,10 @@ SYSTEM_FIELD_TYPES: dict[str, str] = {
     "CreatedDate": "datetime",
     "LastModifiedDate": "datetime",
     "SystemModstamp": "datetime",
+    "CreatedById": "reference",
+    "LastModifiedById": "reference",
 }
-"""The fields every row carries, with their types."""
+"""The fields every row carries, with their types (the audit fields name the acting User)."""
 
 OWNED_FIELDS: dict[str, str] = {**SYSTEM_FIELD_TYPES, "OwnerId": "reference"}
 """The system fields plus ``OwnerId``, for objects that have an owner."""
@@ -26,6 +28,7 @@ DESCRIBES: dict[str, dict[str, str]] = {
         "NumberOfEmployees": "int",
         "Website": "url",
         "ParentId": "reference",
+        "MasterRecordId": "reference",
         "Customer_Segment__c": "picklist",
         "Customer_Since__c": "datetime",
         "Churn_Date__c": "datetime",
@@ -40,6 +43,7 @@ DESCRIBES: dict[str, dict[str, str]] = {
         "Title": "string",
         "LeadSource": "picklist",
         "AccountId": "reference",
+        "MasterRecordId": "reference",
         "Lifecycle_Stage__c": "picklist",
         "Became_Lead_At__c": "datetime",
         "Became_Customer_At__c": "datetime",
@@ -59,6 +63,7 @@ DESCRIBES: dict[str, dict[str, str]] = {
         "ConvertedContactId": "reference",
         "ConvertedAccountId": "reference",
         "ConvertedOpportunityId": "reference",
+        "MasterRecordId": "reference",
     },
     "Opportunity": {
         **OWNED_FIELDS,

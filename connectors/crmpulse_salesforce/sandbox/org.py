@@ -1,17 +1,25 @@
 """An in-memory Salesforce org: sObject describes (field name -> type) and their rows.
 
 Rows are plain dicts keyed by API field name. Every row carries ``Id`` (an 18-character,
-case-safe id with the object's key prefix), ``IsDeleted``, ``CreatedDate``, ``LastModifiedDate``
-and ``SystemModstamp``. Deleting a row only flags it (``IsDeleted = true``), as the recycle bin
-does: ``query`` hides it, ``queryAll`` still returns it.
+case-safe id with the object's key prefix), ``IsDeleted``, ``CreatedDate``, ``LastModifiedDate``,
+``SystemModstamp`` and the audit fields ``CreatedById`` / ``LastModifiedById`` (the acting User:
+:data:`API_USER_ID` for API writes, :data:`AGENT_USER_ID` for everything else). Deleting a row
+only flags it (``IsDeleted = true``), as the recycle bin does: ``query`` hides it, ``queryAll``
+still returns it; :meth:`Org.purge` removes it for good.
+
+Every create, update, delete, undelete and purge is reported as a :class:`Change` to the org's
+``listeners`` (outbound messages hang off them); inside :meth:`Org.atomic` the changes wait for
+the end of the block and vanish when the block is rolled back.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import re
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +34,8 @@ from .catalog import (
 from .schema import FieldInfo, ObjectInfo, standard_field, standard_object
 
 __all__ = [
+    "AGENT_USER_ID",
+    "API_USER_ID",
     "AUTO_NUMBERS",
     "DESCRIBES",
     "INTEGRATION_PERMISSION_SET",
@@ -33,6 +43,7 @@ __all__ = [
     "ORG_ID",
     "TOOLING_DESCRIBES",
     "TOOLING_PREFIXES",
+    "Change",
     "Org",
     "case_safe_id",
     "make_id",
@@ -40,6 +51,11 @@ __all__ = [
 
 ORG_ID = "00D000000000001AAA"
 """The emulated organization's id."""
+
+API_USER_ID = "005000000000001AAA"
+"""The integration (API) user: every session and OAuth token acts as this User."""
+AGENT_USER_ID = "005000000000002AAA"
+"""The User behind changes made inside the org (seeded data, ``/_sandbox`` writes, scenarios)."""
 
 INTEGRATION_PERMISSION_SET = "CrmPulse_Integration"
 """Name of the permission set assigned to the API user (field permissions hang off it)."""
@@ -64,6 +80,21 @@ def case_safe_id(id15: str) -> str:
                 flags |= 1 << bit
         suffix += _SUFFIX[flags]
     return id15 + suffix
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """One committed change of a row: ``kind`` is created, updated, deleted, undeleted or
+    purged; ``row`` is the live row (a copy for purges); ``user`` the acting User's id."""
+
+    kind: str
+    sobject: str
+    row: dict[str, Any]
+    user: str
+
+
+Listener = Callable[[Change], None]
+"""Called with each committed :class:`Change` (on the thread that made it)."""
 
 
 def make_id(prefix: str, number: int) -> str:
@@ -118,7 +149,22 @@ class Org:
         self._by_prefix = {prefix: name for name, prefix in self.key_prefixes.items()}
         self.tooling: Org | None = None
         self.permission_set_id: str | None = None
+        self.listeners: list[Listener] = []
+        self.purged: dict[str, datetime] = {}
+        """When rows of each sObject type were last purged from the recycle bin."""
+        self._held: list[Change] | None = None
         if metadata:
+            for number, username in enumerate(("integration", "agent"), start=1):
+                self.insert(
+                    "User",
+                    {
+                        "Username": f"{username}@crmpulse.sandbox",
+                        "Name": username.capitalize() + " User",
+                        "IsActive": True,
+                    },
+                    number=number,
+                    by=API_USER_ID,
+                )
             self.tooling = Org(
                 org_id=org_id,
                 clock=self._clock,
@@ -139,6 +185,44 @@ class Org:
     def now(self) -> datetime:
         """The org's clock."""
         return self._clock()
+
+    # -- change notification -----------------------------------------------------------------
+    def _emit(self, kind: str, sobject: str, row: dict[str, Any], user: str) -> None:
+        if self._held is None and not self.listeners:
+            return
+        change = Change(kind, sobject, row, user)
+        if self._held is not None:
+            self._held.append(change)
+        else:
+            self._dispatch(change)
+
+    def _dispatch(self, change: Change) -> None:
+        for listener in list(self.listeners):
+            listener(change)
+
+    @contextmanager
+    def atomic(self) -> Iterator[Callable[[], None]]:
+        """Hold change notifications until the block ends (one transaction). The block gets a
+        function that discards them: call it when the transaction is rolled back."""
+        outer = self._held
+        held: list[Change] = []
+        self._held = held
+        discarded = False
+
+        def discard() -> None:
+            nonlocal discarded
+            discarded = True
+
+        try:
+            yield discard
+        finally:
+            self._held = outer
+            if not discarded:
+                for change in held:
+                    if outer is not None:
+                        outer.append(change)
+                    else:
+                        self._dispatch(change)
 
     def field(self, sobject: str, name: str) -> FieldInfo:
         """Describe facts of field ``name`` (canonical spelling) on ``sobject``."""
@@ -303,8 +387,9 @@ class Org:
         *,
         created: datetime | None = None,
         number: int | None = None,
+        by: str = AGENT_USER_ID,
     ) -> str:
-        """Add a row of type ``sobject`` and return its new id.
+        """Add a row of type ``sobject`` (created by User ``by``) and return its new id.
 
         ``created`` sets ``CreatedDate`` (defaults to now); ``LastModifiedDate`` and
         ``SystemModstamp`` default to it unless ``values`` gives them. ``number`` fixes the id's
@@ -318,9 +403,14 @@ class Org:
             raise KeyError(f"no such field(s) on {name}: {', '.join(unknown)}")
         stamp = created or self._clock()
         prefix = self.key_prefixes[name]
-        record_id = make_id(prefix, next(self._counter) if number is None else number)
-        if record_id in self.rows[name]:
-            raise KeyError(f"duplicate id {record_id}")
+        if number is None:
+            record_id = make_id(prefix, next(self._counter))
+            while record_id in self.rows[name]:  # a row seeded under a fixed number
+                record_id = make_id(prefix, next(self._counter))
+        else:
+            record_id = make_id(prefix, number)
+            if record_id in self.rows[name]:
+                raise KeyError(f"duplicate id {record_id}")
         row: dict[str, Any] = {
             "Id": record_id,
             "IsDeleted": False,
@@ -328,6 +418,8 @@ class Org:
             "LastModifiedDate": stamp,
             "SystemModstamp": stamp,
         }
+        if "LastModifiedById" in self.describes[name]:
+            row["CreatedById"] = row["LastModifiedById"] = by
         row.update(values)
         row["Id"] = record_id
         _compound_name(name, row)
@@ -336,6 +428,7 @@ class Org:
         for (owner, field), index in self._indexes.items():
             if owner == name:
                 index.setdefault(row.get(field), []).append(record_id)
+        self._emit("created", name, row, by)
         return record_id
 
     def _number_row(self, sobject: str, row: dict[str, Any]) -> None:
@@ -355,9 +448,17 @@ class Org:
                     self._auto_next[key] = max(self._auto_next.get(key, 1), int(digits[-1]) + 1)
 
     def update(
-        self, record_id: str, values: Mapping[str, Any], *, when: datetime | None = None
+        self,
+        record_id: str,
+        values: Mapping[str, Any],
+        *,
+        when: datetime | None = None,
+        by: str = AGENT_USER_ID,
+        notify: bool = True,
     ) -> None:
-        """Change fields of a live row and bump ``LastModifiedDate`` / ``SystemModstamp``."""
+        """Change fields of a live row as User ``by`` and bump ``LastModifiedDate`` /
+        ``SystemModstamp`` / ``LastModifiedById``. ``notify=False`` skips the change
+        notification (system cascades that fire no triggers, such as merge re-parenting)."""
         row = self.get(record_id)
         if row is None or row["IsDeleted"]:
             raise KeyError(record_id)
@@ -373,6 +474,10 @@ class Org:
         row.update(values)
         _compound_name(name, row)
         row["LastModifiedDate"] = row["SystemModstamp"] = when or self._clock()
+        if "LastModifiedById" in self.describes[name] and "LastModifiedById" not in values:
+            row["LastModifiedById"] = by
+        if notify:
+            self._emit("updated", name, row, by)
 
     def find_by(self, sobject: str, field: str, value: Any) -> list[str]:
         """Ids of live rows of ``sobject`` whose ``field`` equals ``value`` (external-id lookup).
@@ -409,6 +514,7 @@ class Org:
         values: Mapping[str, Any],
         *,
         when: datetime | None = None,
+        by: str = AGENT_USER_ID,
     ) -> tuple[str, bool]:
         """Update the row whose external id ``field`` equals ``value``, or insert one.
 
@@ -418,23 +524,63 @@ class Org:
         if len(matches) > 1:
             raise LookupError(f"{len(matches)} {sobject} rows have {field} = {value!r}")
         if matches:
-            self.update(matches[0], values, when=when)
+            self.update(matches[0], values, when=when, by=by)
             return matches[0], False
-        return self.insert(sobject, {**values, field: value}, created=when), True
+        return self.insert(sobject, {**values, field: value}, created=when, by=by), True
 
     def get(self, record_id: str) -> dict[str, Any] | None:
         """The row with ``record_id`` (deleted or not), or None."""
         sobject = self.sobject_for_id(record_id)
         return None if sobject is None else self.rows[sobject].get(record_id)
 
-    def delete(self, record_id: str, *, when: datetime | None = None) -> None:
-        """Move a row to the recycle bin: flag ``IsDeleted`` and bump ``SystemModstamp``."""
+    def delete(
+        self, record_id: str, *, when: datetime | None = None, by: str = AGENT_USER_ID
+    ) -> None:
+        """Move a row to the recycle bin as User ``by``: flag ``IsDeleted`` and bump
+        ``SystemModstamp`` (the ``deletedDate`` getDeleted reports) and the last-modified
+        fields, so ``queryAll`` tells who deleted it."""
         row = self.get(record_id)
         if row is None:
             raise KeyError(record_id)
-        stamp = when or self._clock()
-        row["IsDeleted"] = True
-        row["LastModifiedDate"] = row["SystemModstamp"] = stamp
+        self._stamp_row(row, when, by, IsDeleted=True)
+        self._emit("deleted", self._type_of(record_id), row, by)
+
+    def undelete(
+        self, record_id: str, *, when: datetime | None = None, by: str = AGENT_USER_ID
+    ) -> None:
+        """Restore a row from the recycle bin (``KeyError`` unless it is there)."""
+        row = self.get(record_id)
+        if row is None or not row["IsDeleted"]:
+            raise KeyError(record_id)
+        self._stamp_row(row, when, by, IsDeleted=False)
+        if "MasterRecordId" in row:
+            row["MasterRecordId"] = None
+        self._emit("undeleted", self._type_of(record_id), row, by)
+
+    def purge(self, record_id: str, *, by: str = AGENT_USER_ID) -> None:
+        """Remove a row for good (hard delete, or emptied from the recycle bin): gone from
+        ``queryAll`` and getDeleted, whose ``earliestDateAvailable`` moves to now."""
+        sobject = self._type_of(record_id)
+        row = self.rows[sobject].pop(record_id, None)
+        if row is None:
+            raise KeyError(record_id)
+        self.invalidate(sobject)
+        self.purged[sobject] = self._clock()
+        self._emit("purged", sobject, dict(row), by)
+
+    def _type_of(self, record_id: str) -> str:
+        sobject = self.sobject_for_id(record_id)
+        if sobject is None:
+            raise KeyError(record_id)
+        return sobject
+
+    def _stamp_row(
+        self, row: dict[str, Any], when: datetime | None, by: str, **values: Any
+    ) -> None:
+        row.update(values)
+        row["LastModifiedDate"] = row["SystemModstamp"] = when or self._clock()
+        if "LastModifiedById" in row:
+            row["LastModifiedById"] = by
 
     def scan(self, sobject: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
         """Rows of ``sobject`` in insertion order; deleted rows only with ``include_deleted``."""

@@ -81,14 +81,17 @@ def run_batch(state: SandboxState, rows: list[Row], all_or_none: bool) -> list[d
     writer = Writer(state.org, journal)
     results: list[dict[str, Any]] = []
     failed = False
-    for row in rows:
-        try:
-            if state.faults.take_row():
-                raise RecordError("UNABLE_TO_LOCK_ROW", _LOCKED.format("(record)"))
-            results.append(row(writer))
-        except RecordError as exc:
-            failed = True
-            results.append({"success": False, "errors": [exc.to_json()]})
+    with state.org.atomic() as discard:
+        for row in rows:
+            try:
+                if state.faults.take_row():
+                    raise RecordError("UNABLE_TO_LOCK_ROW", _LOCKED.format("(record)"))
+                results.append(row(writer))
+            except RecordError as exc:
+                failed = True
+                results.append({"success": False, "errors": [exc.to_json()]})
+        if all_or_none and failed:
+            discard()
     if all_or_none and failed:
         journal.rollback()
         results = [

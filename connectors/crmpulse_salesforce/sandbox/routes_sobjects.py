@@ -201,19 +201,51 @@ def router(state: SandboxState) -> APIRouter:
     return api
 
 
+MAX_CHANGED_IDS = 600_000
+"""Ids the updated / deleted resources return at most (EXCEEDED_ID_LIMIT beyond)."""
+
+
+def _minute(value: datetime) -> datetime:
+    return value.replace(second=0, microsecond=0)
+
+
 def _changes(org: Org, sobject: str, kind: str, start: datetime, end: datetime) -> Any:
-    """``sobjects/{T}/updated`` or ``/deleted`` over ``[start, end]``."""
+    """``sobjects/{T}/updated`` or ``/deleted`` over ``[start, end)``, seconds ignored as
+    Salesforce does. ``updated`` lists live rows by ``SystemModstamp`` (created, changed or
+    undeleted); ``deleted`` lists recycle-bin rows with their ``deletedDate``. Purged rows are
+    gone from both; ``earliestDateAvailable`` is the last purge of the type (the window start
+    when nothing was purged)."""
+    start, end = _minute(start), _minute(end)
+    if start >= end:
+        raise ApiError(
+            400,
+            "INVALID_REPLICATION_DATE",
+            "startDate must chronologically precede endDate by more than one minute",
+        )
     covered = format_value(end)
     if kind == "updated":
-        ids = [r["Id"] for r in org.scan(sobject) if start <= r["SystemModstamp"] <= end]
+        ids = [r["Id"] for r in org.scan(sobject) if start <= r["SystemModstamp"] < end]
+        _check_count(len(ids))
         return {"ids": ids, "latestDateCovered": covered}
     deleted = [
         {"id": r["Id"], "deletedDate": format_value(r["SystemModstamp"])}
         for r in org.scan(sobject, include_deleted=True)
-        if r["IsDeleted"] and start <= r["SystemModstamp"] <= end
+        if r["IsDeleted"] and start <= r["SystemModstamp"] < end
     ]
+    _check_count(len(deleted))
+    purged = org.purged.get(sobject)
     return {
         "deletedRecords": deleted,
-        "earliestDateAvailable": format_value(start),
+        "earliestDateAvailable": format_value(purged if purged is not None else start),
         "latestDateCovered": covered,
     }
+
+
+def _check_count(count: int) -> None:
+    if count > MAX_CHANGED_IDS:
+        raise ApiError(
+            400,
+            "EXCEEDED_ID_LIMIT",
+            f"Too many ids: more than {MAX_CHANGED_IDS} records changed in the time span; "
+            "choose start and end dates closer together",
+        )

@@ -14,13 +14,24 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any
 
-SYSTEM_FIELDS = frozenset({"Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp"})
+SYSTEM_FIELDS = frozenset(
+    {
+        "Id",
+        "IsDeleted",
+        "CreatedDate",
+        "LastModifiedDate",
+        "SystemModstamp",
+        "CreatedById",
+        "LastModifiedById",
+    }
+)
 """Fields the platform maintains on every row; never createable or updateable."""
 
 READ_ONLY: dict[str, frozenset[str]] = {
+    "Account": frozenset({"MasterRecordId"}),
     "Case": frozenset({"CaseNumber", "IsClosed"}),
-    "Contact": frozenset({"Name"}),
-    "Lead": frozenset({"Name"}),
+    "Contact": frozenset({"Name", "MasterRecordId"}),
+    "Lead": frozenset({"Name", "MasterRecordId"}),
     "Opportunity": frozenset({"IsClosed", "IsWon"}),
     "Task": frozenset({"IsClosed", "AccountId"}),
     "Event": frozenset({"AccountId"}),
@@ -42,6 +53,8 @@ READ_ONLY_OBJECTS = frozenset(
 
 _REFERENCES: dict[str, tuple[str, ...]] = {
     "OwnerId": ("User",),
+    "CreatedById": ("User",),
+    "LastModifiedById": ("User",),
     "WhoId": ("Contact", "Lead"),
     "WhatId": ("Account", "Opportunity", "Case"),
     "ParticipantId": ("Contact", "Lead", "User"),
@@ -175,6 +188,8 @@ def standard_field(sobject: str, name: str, ftype: str) -> FieldInfo:
     if ftype == "reference":
         if name == "ParentId":
             reference_to = _PARENT_REFERENCES.get(sobject, (sobject,))
+        elif name == "MasterRecordId":
+            reference_to = (sobject,)
         else:
             reference_to = _REFERENCES.get(name, (name[:-2],))
         relationship = name[:-3] + "__r" if name.endswith("__c") else name[:-2]

@@ -16,6 +16,11 @@ The mapping is the contract the Salesforce connector maps back from:
 A record's numeric id becomes the numeric part of its Salesforce id, so every world record keeps
 a stable, recoverable id (:func:`world_id`). ``CreatedDate`` = created_at, ``SystemModstamp`` =
 updated_at; a ``deleted_at`` sends the row to the recycle bin.
+
+:func:`load` returns the :class:`Loader`, whose :meth:`Loader.apply` later applies new or changed
+records of the same world (a scenario moving it forward) as the org's agent user: a record whose
+row exists updates it, any other is inserted; either way the org reports the change to its
+listeners (outbound messages).
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from crmpulse.model import (
     Ticket,
 )
 
-from .org import Org
+from .org import AGENT_USER_ID, KEY_PREFIXES, Org, make_id
 
 _DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -90,23 +95,96 @@ def world_id(salesforce_id: str) -> str:
     return str(number)
 
 
-class _Loader:
-    def __init__(self, org: Org) -> None:
+def salesforce_id(sobject: str, record_id: str) -> str | None:
+    """The Salesforce id a world record of numeric id ``record_id`` is seeded under."""
+    if not record_id.isdigit() or sobject not in KEY_PREFIXES:
+        return None
+    return make_id(KEY_PREFIXES[sobject], int(record_id))
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What :meth:`Loader.apply` did: Salesforce ids created, updated and deleted."""
+
+    created: list[str]
+    updated: list[str]
+    deleted: list[str]
+
+
+class Loader:
+    """Turns world records into org rows; remembers the ids it made and the surveys."""
+
+    def __init__(self, org: Org, *, by: str = AGENT_USER_ID) -> None:
         self.org = org
+        self.by = by
         self.ids: dict[tuple[str, str], str] = {}
         self.questions: dict[tuple[SurveyKind, str], str] = {}
         self.survey_ids: dict[SurveyKind, tuple[str, str]] = {}
+        self.last_created = False
+        """Whether the latest :meth:`add` inserted a row (rather than updating one)."""
+        self.changed: tuple[list[str], list[str]] | None = None
+        """Ids created and updated while :meth:`apply` runs."""
 
     def ref(self, sobject: str, record_id: str | None) -> str | None:
-        return None if record_id is None else self.ids.get((sobject, record_id))
+        if record_id is None:
+            return None
+        known = self.ids.get((sobject, record_id))
+        if known is None:
+            guess = salesforce_id(sobject, record_id)
+            if guess is not None and guess in self.org.rows[sobject]:
+                known = self.ids[(sobject, record_id)] = guess
+        return known
 
     def add(self, sobject: str, record: Record, values: dict[str, Any]) -> str:
+        # Only applying later changes can meet a row that exists; a first load never does.
+        existing = self.ref(sobject, record.id) if self.changed is not None else None
+        row = None if existing is None else self.org.rows[sobject].get(existing)
+        if existing is not None and row is not None:
+            if row["IsDeleted"]:
+                self.org.undelete(existing, when=record.updated_at, by=self.by)
+            self.org.update(existing, values, when=record.updated_at, by=self.by)
+            self.last_created = False
+            if self.changed is not None:
+                self.changed[1].append(existing)
+            return existing
         number = int(record.id) if record.id.isdigit() else None
         values = {k: v for k, v in values.items() if v is not None}
         values["SystemModstamp"] = values["LastModifiedDate"] = record.updated_at
-        new_id = self.org.insert(sobject, values, created=record.created_at, number=number)
+        new_id = self.org.insert(
+            sobject, values, created=record.created_at, number=number, by=self.by
+        )
         self.ids[(sobject, record.id)] = new_id
+        self.last_created = True
+        if self.changed is not None:
+            self.changed[0].append(new_id)
         return new_id
+
+    def insert(self, sobject: str, values: dict[str, Any], created: datetime | None) -> str:
+        """A row the world has no record of its own for (roles, messages, survey parts)."""
+        return self.org.insert(sobject, values, created=created, by=self.by)
+
+    def apply(self, records: Iterable[Record]) -> Applied:
+        """Apply new or changed records: update the rows that exist, insert the others,
+        recycle-bin the ones with a ``deleted_at``."""
+        if not self.survey_ids:
+            self.surveys()
+        changed: tuple[list[str], list[str]] = ([], [])
+        self.changed = changed
+        pending: list[tuple[str, datetime]] = []
+        try:
+            for record in records:
+                _put(self, record, pending)
+        finally:
+            self.changed = None
+        deleted = []
+        for row_id, when in pending:
+            row = self.org.get(row_id)
+            if row is not None and not row["IsDeleted"]:
+                self.org.delete(row_id, when=when, by=self.by)
+                deleted.append(row_id)
+        created, updated = changed
+        fresh = set(created)
+        return Applied(created, [i for i in dict.fromkeys(updated) if i not in fresh], deleted)
 
     def delete_later(
         self, record: Record, new_id: str, pending: list[tuple[str, datetime]]
@@ -115,7 +193,17 @@ class _Loader:
             pending.append((new_id, record.deleted_at))
 
     def surveys(self) -> None:
+        """Find the org's Feedback Management surveys, creating the missing ones."""
         for kind, definition in SURVEYS.items():
+            found = self.org.find_by("Survey", "DeveloperName", definition.developer_name)
+            if found:
+                survey = found[0]
+                version = self.org.rows["Survey"][survey]["ActiveVersionId"]
+                self.survey_ids[kind] = (survey, version)
+                for question in self.org.find_by("SurveyQuestion", "SurveyVersionId", version):
+                    name = self.org.rows["SurveyQuestion"][question]["DeveloperName"]
+                    self.questions[(kind, name)] = question
+                continue
             survey = self.org.insert(
                 "Survey", {"Name": definition.name, "DeveloperName": definition.developer_name}
             )
@@ -169,7 +257,7 @@ def _account(r: Account) -> dict[str, Any]:
     }
 
 
-def _contact(r: Contact, loader: _Loader) -> dict[str, Any]:
+def _contact(r: Contact, loader: Loader) -> dict[str, Any]:
     return {
         "FirstName": r.first_name,
         "LastName": r.last_name or "(unknown)",
@@ -182,7 +270,7 @@ def _contact(r: Contact, loader: _Loader) -> dict[str, Any]:
     }
 
 
-def _opportunity(r: Deal, loader: _Loader) -> dict[str, Any]:
+def _opportunity(r: Deal, loader: Loader) -> dict[str, Any]:
     close = r.closed_at or r.created_at
     return {
         "Name": r.name or f"Opportunity {r.id}",
@@ -197,7 +285,7 @@ def _opportunity(r: Deal, loader: _Loader) -> dict[str, Any]:
     }
 
 
-def _case(r: Ticket, loader: _Loader) -> dict[str, Any]:
+def _case(r: Ticket, loader: Loader) -> dict[str, Any]:
     return {
         "Subject": r.subject,
         "Description": r.raw.get("content"),
@@ -212,7 +300,7 @@ def _case(r: Ticket, loader: _Loader) -> dict[str, Any]:
     }
 
 
-def _activity(r: Activity, loader: _Loader) -> tuple[str, dict[str, Any]]:
+def _activity(r: Activity, loader: Loader) -> tuple[str, dict[str, Any]]:
     who = loader.ref("Contact", r.contact_id)
     what = loader.ref("Account", r.account_id)
     if r.activity_kind is ActivityKind.MEETING:
@@ -247,11 +335,11 @@ def _activity(r: Activity, loader: _Loader) -> tuple[str, dict[str, Any]]:
     }
 
 
-def _email_message(r: Activity, task_id: str, loader: _Loader) -> str | None:
+def _email_message(r: Activity, task_id: str, loader: Loader) -> str | None:
     """The Enhanced Email message behind an email Task (its direction lives there)."""
     if r.activity_kind is not ActivityKind.EMAIL or r.direction is None:
         return None
-    return loader.org.insert(
+    return loader.insert(
         "EmailMessage",
         {
             "ActivityId": task_id,
@@ -263,17 +351,21 @@ def _email_message(r: Activity, task_id: str, loader: _Loader) -> str | None:
             "SystemModstamp": r.updated_at,
             "LastModifiedDate": r.updated_at,
         },
-        created=r.created_at,
+        r.created_at,
     )
 
 
-def _survey(r: SurveyResponse, loader: _Loader, pending: list[tuple[str, datetime]]) -> None:
-    org = loader.org
+def _survey(r: SurveyResponse, loader: Loader, pending: list[tuple[str, datetime]]) -> None:
     definition = SURVEYS[r.survey_kind]
     survey, version = loader.survey_ids[r.survey_kind]
     contact = loader.ref("Contact", r.contact_id)
+    existing = loader.ref("SurveyResponse", r.id)
+    if existing is not None:
+        loader.add("SurveyResponse", r, {"CompletionDateTime": r.answered_at})
+        loader.delete_later(r, existing, pending)
+        return
     stamp = {"LastModifiedDate": r.updated_at, "SystemModstamp": r.updated_at}
-    invitation = org.insert(
+    invitation = loader.insert(
         "SurveyInvitation",
         {
             "Name": f"{definition.name} invitation",
@@ -283,7 +375,7 @@ def _survey(r: SurveyResponse, loader: _Loader, pending: list[tuple[str, datetim
             "ResponseStatus": "Completed",
             **stamp,
         },
-        created=r.created_at,
+        r.created_at,
     )
     response = loader.add(
         "SurveyResponse",
@@ -309,7 +401,7 @@ def _survey(r: SurveyResponse, loader: _Loader, pending: list[tuple[str, datetim
             (definition.comment_question, {"Datatype": "String", "ResponseValue": r.comment})
         )
     for question, values in answers:
-        org.insert(
+        loader.insert(
             "SurveyQuestionResponse",
             {
                 "ResponseId": response,
@@ -319,11 +411,11 @@ def _survey(r: SurveyResponse, loader: _Loader, pending: list[tuple[str, datetim
                 **values,
                 **stamp,
             },
-            created=r.created_at,
+            r.created_at,
         )
     case = loader.ref("Case", r.ticket_id)
     if case is not None:
-        org.insert(
+        loader.insert(
             "SurveySubject",
             {
                 "Name": "Case",
@@ -333,51 +425,68 @@ def _survey(r: SurveyResponse, loader: _Loader, pending: list[tuple[str, datetim
                 "SurveyId": survey,
                 **stamp,
             },
-            created=r.created_at,
+            r.created_at,
         )
     loader.delete_later(r, response, pending)
 
 
-def load(org: Org, records: Iterable[Record]) -> None:
-    """Insert a world's records into ``org`` (parents must come before their children)."""
-    loader = _Loader(org)
-    loader.surveys()
-    pending: list[tuple[str, datetime]] = []
-    for record in records:
-        if isinstance(record, Account):
-            new_id = loader.add("Account", record, _account(record))
-        elif isinstance(record, Contact):
-            new_id = loader.add("Contact", record, _contact(record, loader))
-        elif isinstance(record, Deal):
-            new_id = loader.add("Opportunity", record, _opportunity(record, loader))
-            for contact_id in record.contact_ids:
-                contact = loader.ref("Contact", contact_id)
-                if contact is not None:
-                    org.insert(
-                        "OpportunityContactRole",
-                        {
-                            "OpportunityId": new_id,
-                            "ContactId": contact,
-                            "IsPrimary": contact_id == record.contact_ids[0],
-                            "Role": "Decision Maker",
-                            "SystemModstamp": record.updated_at,
-                            "LastModifiedDate": record.updated_at,
-                        },
-                        created=record.created_at,
-                    )
-        elif isinstance(record, Ticket):
-            new_id = loader.add("Case", record, _case(record, loader))
-        elif isinstance(record, Activity):
-            sobject, values = _activity(record, loader)
-            new_id = loader.add(sobject, record, values)
+def _roles(loader: Loader, record: Deal, opportunity: str) -> None:
+    """An OpportunityContactRole per contact of the deal (the missing ones, on an update)."""
+    have: set[Any] = set()
+    if not loader.last_created:
+        for role in loader.org.find_by("OpportunityContactRole", "OpportunityId", opportunity):
+            have.add(loader.org.rows["OpportunityContactRole"][role]["ContactId"])
+    for contact_id in record.contact_ids:
+        contact = loader.ref("Contact", contact_id)
+        if contact is not None and contact not in have:
+            loader.insert(
+                "OpportunityContactRole",
+                {
+                    "OpportunityId": opportunity,
+                    "ContactId": contact,
+                    "IsPrimary": contact_id == record.contact_ids[0],
+                    "Role": "Decision Maker",
+                    "SystemModstamp": record.updated_at,
+                    "LastModifiedDate": record.updated_at,
+                },
+                created=record.created_at,
+            )
+
+
+def _put(loader: Loader, record: Record, pending: list[tuple[str, datetime]]) -> None:
+    """Insert or update the rows of one world record."""
+    if isinstance(record, Account):
+        new_id = loader.add("Account", record, _account(record))
+    elif isinstance(record, Contact):
+        new_id = loader.add("Contact", record, _contact(record, loader))
+    elif isinstance(record, Deal):
+        new_id = loader.add("Opportunity", record, _opportunity(record, loader))
+        _roles(loader, record, new_id)
+    elif isinstance(record, Ticket):
+        new_id = loader.add("Case", record, _case(record, loader))
+    elif isinstance(record, Activity):
+        sobject, values = _activity(record, loader)
+        new_id = loader.add(sobject, record, values)
+        if loader.last_created:
             message = _email_message(record, new_id, loader)
             if message is not None:
                 loader.delete_later(record, message, pending)
-        elif isinstance(record, SurveyResponse):
-            _survey(record, loader, pending)
-            continue
-        else:
-            continue  # lead conversions: Salesforce keeps them on Lead rows, not seeded here
-        loader.delete_later(record, new_id, pending)
+    elif isinstance(record, SurveyResponse):
+        _survey(record, loader, pending)
+        return
+    else:
+        return  # lead conversions: Salesforce keeps them on Lead rows, not seeded here
+    loader.delete_later(record, new_id, pending)
+
+
+def load(org: Org, records: Iterable[Record]) -> Loader:
+    """Insert a world's records into ``org`` (parents must come before their children); the
+    loader can apply the world's later changes."""
+    loader = Loader(org)
+    loader.surveys()
+    pending: list[tuple[str, datetime]] = []
+    for record in records:
+        _put(loader, record, pending)
     for row_id, when in pending:
         org.delete(row_id, when=when)
+    return loader

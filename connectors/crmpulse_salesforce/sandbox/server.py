@@ -49,6 +49,11 @@ class SandboxServer(BackgroundServer):
         self.session_token = state.session_token
         super().__init__(create_app(state), host, port, name="salesforce-sandbox")
 
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving and stop delivering outbound messages."""
+        super().stop(timeout)
+        self.state.outbound.close()
+
     def http_session(self) -> requests.Session:
         """A session routing all ``https://`` (and ``http://``) traffic to this server: the
         connector's own transport, pointed at this server's ``http://`` URL."""

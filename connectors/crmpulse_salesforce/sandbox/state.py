@@ -8,12 +8,19 @@ import hmac
 import itertools
 import secrets
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crmpulse.httpserver import RouteStats as CallStats
 
 from .errors import ApiError
-from .org import Org
+from .org import API_USER_ID, Org
+from .outbound import OutboundHub
+
+if TYPE_CHECKING:
+    from crmpulse.synth import World
+    from crmpulse.synth.scenario import Scenario
+
+    from .seed import Loader
 
 DEFAULT_TOKEN = "00D000000000001!sandbox-session"
 """The session token the sandbox accepts unless told otherwise."""
@@ -25,8 +32,9 @@ DEFAULT_CONSUMER_KEY = "sandbox-consumer-key"
 """The connected-app consumer key (OAuth ``client_id``) accepted unless told otherwise."""
 DEFAULT_CONSUMER_SECRET = "sandbox-consumer-secret"
 """The connected-app consumer secret (OAuth ``client_secret``) accepted unless told otherwise."""
-USER_ID = "005000000000001AAA"
-"""The API user's id (``OwnerId`` of records it creates)."""
+USER_ID = API_USER_ID
+"""The API user's id (``OwnerId``, ``CreatedById``, ``LastModifiedById`` of its writes): every
+session and OAuth token acts as this User."""
 
 CALL_FAULTS: dict[str, tuple[int, str, str]] = {
     "server_unavailable": (503, "SERVER_UNAVAILABLE", "Server temporarily unavailable."),
@@ -130,7 +138,8 @@ class SandboxState:
 
     ``api_limit`` is the daily API allocation: once ``api_usage`` reaches it every API call is
     refused with 403 REQUEST_LIMIT_EXCEEDED. ``jwt_public_key`` (PEM) enables the JWT bearer
-    grant. ``enforce_field_security``, when given, overrides the org's setting.
+    grant. ``enforce_field_security``, when given, overrides the org's setting. ``world`` (and
+    the ``loader`` that seeded it) let ``/_sandbox/scenario`` move that world forward.
     """
 
     def __init__(
@@ -146,8 +155,14 @@ class SandboxState:
         api_limit: int = 15000,
         jwt_public_key: str | bytes | None = None,
         enforce_field_security: bool | None = None,
+        world: World | None = None,
+        loader: Loader | None = None,
     ) -> None:
         self.org = org
+        self.world = world
+        self.loader = loader
+        self.scenario: Scenario | None = None
+        self.outbound = OutboundHub(org)
         self.session_token = session_token
         self.username = username
         self.password = password

@@ -189,7 +189,7 @@ class Writer:
         if "OwnerId" in self.org.describes[sobject] and row.get("OwnerId") is None:
             row["OwnerId"] = USER_ID
         _derive(self.org, sobject, row, None)
-        record_id = self.org.insert(sobject, row)
+        record_id = self.org.insert(sobject, row, by=USER_ID)
         if self.journal is not None:
             self.journal.created(sobject, record_id)
         return record_id
@@ -214,7 +214,7 @@ class Writer:
         _derive(self.org, sobject, change, row)
         if self.journal is not None:
             self.journal.touch(sobject, record_id)
-        self.org.update(record_id, change)
+        self.org.update(record_id, change, by=USER_ID)
 
     def upsert(
         self, sobject: str, field: str, key: Any, values: Mapping[str, Any]
@@ -246,7 +246,7 @@ class Writer:
         assert name is not None
         if self.journal is not None:
             self.journal.touch(name, record_id)
-        self.org.delete(record_id)
+        self.org.delete(record_id, by=USER_ID)
 
 
 def single(error: RecordError) -> ApiError:

@@ -11,13 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import ColumnElement, Connection, Row, insert, select, tuple_
 
 from crmpulse.kpis.values import KpiValue, Level
 from crmpulse.store.records import chunked, upsert_statement
-from crmpulse.store.schema import kpi_history, kpi_values
+from crmpulse.store.schema import kpi_alerts, kpi_history, kpi_values
+
+if TYPE_CHECKING:
+    from crmpulse.kpis.compare import Alert
 
 _CHUNK = 1000
 _Key = tuple[str, str, str, str]
@@ -128,3 +131,48 @@ def history(
         KpiChange(value=_value(row), computed_at=row.computed_at, run_id=row.run_id)
         for row in conn.execute(query)
     ]
+
+
+def save_alerts(
+    conn: Connection, alerts: Iterable[Alert], run_id: str, now: datetime
+) -> list[Alert]:
+    """Record alerts; returns those not recorded before (or recorded with another message).
+
+    An alert is one per (kind, KPI, level, entity, period): raising the same one again on the
+    next run changes nothing, so each crossing is reported once.
+    """
+    t = kpi_alerts.c
+    fresh: list[Alert] = []
+    upsert = upsert_statement(conn, kpi_alerts)
+    for alert in alerts:
+        key = (alert.kind, alert.kpi, alert.level, entity_key(alert.entity_id), alert.period)
+        stored = conn.execute(
+            select(t.message).where(tuple_(t.kind, t.kpi, t.level, t.entity_key, t.period) == key)
+        ).scalar_one_or_none()
+        if stored == alert.message:
+            continue
+        conn.execute(
+            upsert,
+            {
+                "kind": alert.kind,
+                "kpi": alert.kpi,
+                "level": alert.level,
+                "entity_key": key[3],
+                "period": alert.period,
+                "value": alert.value,
+                "previous": alert.previous,
+                "message": alert.message,
+                "raised_at": now,
+                "run_id": run_id,
+            },
+        )
+        fresh.append(alert)
+    return fresh
+
+
+def recorded_alerts(conn: Connection, *, period: str | None = None) -> list[dict[str, Any]]:
+    """Recorded alerts, newest first."""
+    query = select(kpi_alerts).order_by(kpi_alerts.c.raised_at.desc(), kpi_alerts.c.kpi)
+    if period is not None:
+        query = query.where(kpi_alerts.c.period == period)
+    return [dict(row._mapping) for row in conn.execute(query)]

@@ -224,3 +224,39 @@ targets_ensured = Table(
     Column("spec_hash", String, primary_key=True),
     Column("ensured_at", UtcDateTime, nullable=False),
 )
+
+kpi_alerts = Table(
+    "kpi_alerts",
+    metadata,
+    Column("kind", String, primary_key=True),  # "target" or "band"
+    Column("kpi", String, primary_key=True),
+    Column("level", String, primary_key=True),
+    Column("entity_key", String, primary_key=True),
+    Column("period", String, primary_key=True),
+    Column("value", Float),
+    Column("previous", Float),
+    Column("message", Text, nullable=False),
+    Column("raised_at", UtcDateTime, nullable=False),
+    Column("run_id", String(36), nullable=False),
+    Index(None, "raised_at"),
+)
+
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", AutoId, primary_key=True, autoincrement=True),
+    Column("source", String, nullable=False),
+    Column("dedupe_key", String, nullable=False),
+    Column("entity", String, nullable=False),  # a key of crmpulse.model.ENTITY_TYPES
+    Column("object_id", String, nullable=False),
+    Column("event_type", String, nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("payload", JsonDoc()),
+    Column("status", String, nullable=False),  # pending, done, ignored, failed
+    Column("attempts", Integer, nullable=False),
+    Column("processed_at", UtcDateTime),
+    Column("error", Text),
+    Index(None, "source", "dedupe_key", unique=True),
+    Index(None, "status", "id"),
+)

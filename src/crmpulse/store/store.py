@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.engine import URL
@@ -33,6 +33,9 @@ from crmpulse.store.engine import (
 )
 from crmpulse.store.kpistore import KpiChange
 from crmpulse.store.schema import quarantine, runs, sync_cursors, targets_ensured, writeback_ledger
+
+if TYPE_CHECKING:
+    from crmpulse.kpis.compare import Alert
 
 _CHUNK = 2000
 
@@ -324,6 +327,16 @@ class Store:
         with self._read("reading KPI history") as conn:
             return kpistore.history(conn, kpi, level, entity_id, period)
 
+    def record_alerts(self, alerts: Iterable[Alert], run_id: str) -> list[Alert]:
+        """Record KPI alerts; returns the ones not recorded before (each is raised once)."""
+        with self._write("recording KPI alerts") as conn:
+            return kpistore.save_alerts(conn, alerts, run_id, _now())
+
+    def alerts(self, *, period: str | None = None) -> list[dict[str, Any]]:
+        """Recorded KPI alerts, newest first."""
+        with self._read("reading KPI alerts") as conn:
+            return kpistore.recorded_alerts(conn, period=period)
+
     # -- write-back ledger -------------------------------------------------------------------------
 
     def ledger_values(
@@ -421,3 +434,43 @@ class Store:
         row = {"source": source, "spec_hash": spec_hash, "ensured_at": _now()}
         with self._write("marking targets ensured") as conn:
             conn.execute(records.upsert_statement(conn, targets_ensured), [row])
+
+    # -- reconciliation ---
+
+    def live_ids(self, entity: str, source: str) -> set[str]:
+        """Ids of the live (not deleted) records of ``entity`` from ``source``."""
+        from crmpulse.store import reconcile
+
+        with self._read(f"listing live {entity} ids") as conn:
+            return reconcile.live_ids(conn, entity, source)
+
+    def mark_absent(self, entity: str, source: str, live: set[str], at: datetime) -> list[str]:
+        """Mark deleted at ``at`` every live record of ``entity`` from ``source`` whose id is not
+        in ``live`` (the CRM's id set); returns the ids marked."""
+        from crmpulse.store import reconcile
+
+        with self._write(f"reconciling {entity} ids") as conn:
+            return reconcile.mark_absent(conn, entity, source, live, at, size=_CHUNK)
+
+    def links(self, entity: str, source: str, fields: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Association fields of every live record: ``{id: {field: value}}`` (lists as tuples)."""
+        from crmpulse.store import reconcile
+
+        with self._read(f"reading {entity} links") as conn:
+            return reconcile.links(conn, entity, source, fields)
+
+    def set_links(self, entity: str, source: str, changes: dict[str, dict[str, Any]]) -> int:
+        """Set association fields (``{id: {field: value}}``) on stored records; returns how many
+        changed."""
+        from crmpulse.store import reconcile
+
+        with self._write(f"updating {entity} links") as conn:
+            return reconcile.set_links(conn, entity, source, changes, size=_CHUNK)
+
+    def follow_merges(self, entity: str, source: str, merged_into: dict[str, str]) -> int:
+        """Point references to merged-away records of ``entity`` at their survivors; returns how
+        many records changed."""
+        from crmpulse.store import reconcile
+
+        with self._write(f"following {entity} merges") as conn:
+            return reconcile.follow_merges(conn, entity, source, merged_into, size=_CHUNK)
