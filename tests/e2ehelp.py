@@ -25,12 +25,14 @@ def _free_port() -> int:
 
 
 @contextmanager
-def sandbox_process(crm: str, token: str, *, probe: str = "/_sandbox/stats") -> Iterator[str]:
-    """`crmpulse sandbox <crm>` (seed 11, tiny, as of 2026-11-20); yields its base URL."""
+def sandbox_process(
+    crm: str, token: str, *, probe: str = "/_sandbox/stats", as_of: str = "2026-11-20"
+) -> Iterator[str]:
+    """`crmpulse sandbox <crm>` (seed 11, tiny, as of ``as_of``); yields its base URL."""
     port = _free_port()
     args = ["--port", str(port), "--seed", "11", "--scale", "tiny", "--token", token]
     proc = subprocess.Popen(
-        [*CRMPULSE, "sandbox", crm, *args, "--as-of", "2026-11-20"],
+        [*CRMPULSE, "sandbox", crm, *args, "--as-of", as_of],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -74,3 +76,42 @@ def crmpulse(env: dict[str, str], *args: str, secret: str) -> dict[str, Any]:
 def stats(base: str) -> int:
     """Calls the emulator has counted."""
     return int(requests.get(f"{base}/_sandbox/stats", timeout=5).json()["total"])
+
+
+@contextmanager
+def serve_process(env: dict[str, str], log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`crmpulse serve` on a free port, its output in ``log``; yields (base URL, process) once
+    ``/readyz`` says the first sync is done. Stopped with SIGTERM (a graceful shutdown)."""
+    port = _free_port()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*CRMPULSE, "serve", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=log.parent,
+        )
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"crmpulse serve exited {proc.returncode}: {log.read_text()}")
+            try:
+                if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"crmpulse serve not ready within 120 s: {log.read_text()}")
+            time.sleep(0.2)
+        try:
+            yield base, proc
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()

@@ -13,6 +13,7 @@ from pydantic import SecretStr
 from crmpulse import service, synth, writeback
 from crmpulse.errors import AuthError
 from crmpulse.kpis.periods import Period
+from crmpulse.ports import Cursor
 from crmpulse.settings import (
     KpiSettings,
     SalesforceSettings,
@@ -346,3 +347,54 @@ def test_a_field_hidden_from_the_integration_user_is_granted_not_recreated(
     assert "Account.crmpulse_nps__c" not in created
     assert "Account.crmpulse_csat__c" in created
     client(server).query("SELECT crmpulse_nps__c, crmpulse_csat__c FROM Account LIMIT 1")
+
+
+def test_a_missing_custom_field_is_skipped_and_read_once_created(
+    server: SandboxServer, tmp_path: Path
+) -> None:
+    """A configured field the org lacks costs a describe and a warning, not the sync; once an
+    admin creates it, the next pull of the same connector reads it (no restart)."""
+    settings = settings_for(server, tmp_path)
+    settings.salesforce.segment_field = "Tier__c"
+    conn = connect(settings)
+    accounts = next(s for s in conn.streams() if s.name == "accounts")
+    first = [r for p in conn.pull(accounts, None) for r in p.records]
+    assert first
+    assert {getattr(r, "segment", None) for r in first} == {None}
+    assert conn.calls.by_operation["describe"] == 1
+
+    sf = client(server)
+    sf.toolingexecute(
+        "sobjects/CustomField/",
+        method="POST",
+        data={
+            "FullName": "Account.Tier__c",
+            "Metadata": {"label": "Tier", "type": "Text", "length": 20},
+        },
+    )
+    permission_set = sf.query("SELECT Id FROM PermissionSet LIMIT 1")["records"][0]["Id"]
+    sf.restful(
+        "composite/sobjects",
+        method="POST",
+        json={
+            "allOrNone": True,
+            "records": [
+                {
+                    "attributes": {"type": "FieldPermissions"},
+                    "ParentId": permission_set,
+                    "SobjectType": "Account",
+                    "Field": "Account.Tier__c",
+                    "PermissionsRead": True,
+                    "PermissionsEdit": True,
+                }
+            ],
+        },
+    )
+    gold = first[0].id
+    requests.patch(
+        f"{server.base_url}/_sandbox/records/Account/{gold}", json={"Tier__c": "Gold"}, timeout=5
+    ).raise_for_status()
+    cursor = Cursor(first[-1].updated_at, first[-1].id, first[-1].updated_at)
+    again = [r for p in conn.pull(accounts, cursor) for r in p.records]
+    assert {r.id: getattr(r, "segment", None) for r in again}[gold] == "Gold"
+    assert conn.calls.by_operation["describe"] == 1  # the field was there: no second describe

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from crmpulse.events import WebhookReceiver
     from crmpulse.ports import Connector
     from crmpulse.settings import Settings
     from crmpulse_hubspot.client import HubSpotCallCosts
@@ -34,6 +35,24 @@ class HubSpotPlugin:
             )
         )
         return connector
+
+    def webhook_receiver(self, settings: Settings, connector: Connector) -> WebhookReceiver:
+        """Signed deliveries of the configured app (needs its client secret)."""
+        from crmpulse.errors import ConfigError
+        from crmpulse_hubspot.webhooks import HubSpotReceiver
+
+        secret = settings.hubspot.client_secret
+        if secret is None or not secret.get_secret_value():
+            raise ConfigError(
+                "HubSpot webhooks cannot be verified without the app's client secret",
+                hint="set CRMPULSE_HUBSPOT__CLIENT_SECRET (the app's Auth page shows it)",
+            )
+        return HubSpotReceiver(
+            source=connector.source,
+            client_secret=secret.get_secret_value(),
+            app_id=settings.hubspot.app_id,
+            window_seconds=settings.server.signature_window_seconds,
+        )
 
     def call_costs(self, connector: Connector, settings: Settings) -> HubSpotCallCosts:
         """What the connector's work costs in calls, for ``crmpulse sync --estimate``."""

@@ -20,7 +20,14 @@ from typing import Any
 from hubspot.utils.signature import Signature
 
 from crmpulse.errors import WebhookRejected
-from crmpulse.events import ChangeEvent, EventType, IgnoredEvent, ParsedDelivery
+from crmpulse.events import (
+    ChangeEvent,
+    EventType,
+    IgnoredEvent,
+    InboundRequest,
+    ParsedDelivery,
+    WebhookAnswer,
+)
 
 OUR_PROPERTY_PREFIX = "crmpulse_"
 """Properties crmpulse writes: a change to one of them is our own echo."""
@@ -194,3 +201,38 @@ def _event(
         payload=raw,
         related_ids=tuple(related),
     )
+
+
+class HubSpotReceiver:
+    """Webhook deliveries of one app to one portal (:class:`~crmpulse.events.WebhookReceiver`)."""
+
+    def __init__(
+        self, *, source: str, client_secret: str, app_id: str | None, window_seconds: float
+    ) -> None:
+        self.source = source
+        self._secret = client_secret
+        self.app_id = app_id
+        self.window_seconds = window_seconds
+
+    def receive(self, request: InboundRequest) -> ParsedDelivery:
+        """Verify the v3 signature and timestamp on the raw bytes, then read the events."""
+        verify(
+            body=request.body,
+            headers=request.headers,
+            method=request.method,
+            uri=request.url,
+            client_secret=self._secret,
+            now=request.received_at,
+            window_seconds=self.window_seconds,
+        )
+        return parse(request.body, source=self.source, app_id=self.app_id)
+
+    def acknowledge(self, new: int, duplicates: int) -> WebhookAnswer:
+        """200 with what was stored (HubSpot only looks at the status)."""
+        body = json.dumps({"accepted": new, "duplicates": duplicates})
+        return WebhookAnswer(200, body, "application/json")
+
+    def refuse(self, status: int, message: str) -> WebhookAnswer:
+        """An error body in HubSpot's own shape."""
+        body = json.dumps({"status": "error", "message": message})
+        return WebhookAnswer(status, body, "application/json")

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from crmpulse.events import WebhookReceiver
     from crmpulse.ports import Connector
     from crmpulse.settings import Settings
     from crmpulse_salesforce.client import SalesforceCallCosts
@@ -36,6 +37,27 @@ class SalesforcePlugin:
             )
         )
         return connector
+
+    def webhook_receiver(self, settings: Settings, connector: Connector) -> WebhookReceiver:
+        """Outbound messages of the configured org. Unset, the allowed organization and the
+        integration user are the ones the login belongs to (one ``userinfo`` call)."""
+        from crmpulse_salesforce.connector import SalesforceConnector
+        from crmpulse_salesforce.notifications import SalesforceReceiver
+
+        assert isinstance(connector, SalesforceConnector)
+        sf = settings.salesforce
+        orgs, user = list(sf.organization_ids), sf.integration_user_id
+        if not orgs or user is None:
+            who = connector.client.userinfo()
+            orgs = orgs or [str(who.get("organization_id") or "")]
+            user = user or (str(who.get("user_id") or "") or None)
+        custom = sf.survey_object if sf.survey_source == "custom_object" else None
+        return SalesforceReceiver(
+            source=connector.source,
+            allowed_orgs=[o for o in orgs if o],
+            integration_user_id=user,
+            custom_survey_object=custom,
+        )
 
     def call_costs(self, connector: Connector, settings: Settings) -> SalesforceCallCosts:
         """What the connector's work costs in calls, for ``crmpulse sync --estimate``."""

@@ -316,6 +316,12 @@ class SalesforceClient:
                 for row in csv.DictReader(io.StringIO(text))
             ]
 
+    def userinfo(self) -> dict[str, Any]:
+        """Who the session belongs to: ``user_id``, ``organization_id`` (OAuth ``userinfo``;
+        not metered against the API allocation)."""
+        result = self._call("userinfo", "read", lambda: self.sf.oauth2("userinfo"))
+        return dict(result or {})
+
     def describe(self, sobject: str) -> dict[str, Any] | None:
         """The sObject's describe, or ``None`` when the type does not exist."""
 

@@ -40,6 +40,7 @@ from crmpulse.ports import (
 from crmpulse.settings import SalesforceSettings, SyncSettings
 from crmpulse_salesforce import mapper, schema, soql
 from crmpulse_salesforce.client import Row, SalesforceClient
+from crmpulse_salesforce.fields import SelectableFields
 from crmpulse_salesforce.push import Pusher
 from crmpulse_salesforce.schema import SalesforceStream
 
@@ -55,6 +56,8 @@ MERGEABLE = frozenset({"Account", "Contact"})
 MASTER = "MasterRecordId"
 PREFIX_STREAMS = {"00T": "tasks", "00U": "events"}
 """Id key prefix -> the activities stream that holds it."""
+SURVEY_RESPONSE_PREFIX = "0Kp"
+"""Key prefix of SurveyResponse ids (question responses are ``0Kq``)."""
 
 
 def _fields(stream: SalesforceStream) -> tuple[str, ...]:
@@ -134,6 +137,7 @@ class SalesforceConnector:
         self._now = now or (lambda: datetime.now(UTC))
         self._streams = schema.streams(settings)
         self._names = schema.field_names(settings)
+        self._selectable = SelectableFields(self.client, _fields)
 
     def streams(self) -> Sequence[StreamSpec]:
         """Accounts first, so contacts and cases find their accounts."""
@@ -150,16 +154,18 @@ class SalesforceConnector:
         assert isinstance(stream, SalesforceStream)
         visible_before = self._now() - timedelta(seconds=self._sync.overlap_seconds)
         order = "SystemModstamp ASC, Id ASC"
-        fields = _fields(stream)
-        if cursor is None:
-            text = soql.select(fields, stream.crm_object, order=order)
-            pages = self._pages(stream, text, include_deleted=False, full=True)
-            current: Cursor | None = None
-        else:
-            where = f"SystemModstamp >= {soql.when(cursor.resume_from)}"
+        where = None if cursor is None else f"SystemModstamp >= {soql.when(cursor.resume_from)}"
+        full = cursor is None
+
+        def query(fields: tuple[str, ...]) -> Iterator[list[Row]]:
             text = soql.select(fields, stream.crm_object, where, order)
-            pages = self._pages(stream, text, include_deleted=True, full=False)
-            current = Cursor(cursor.updated_at, cursor.record_id, visible_before)
+            return self._pages(stream, text, include_deleted=not full, full=full)
+
+        self._selectable.reset(stream)
+        pages = self._selectable.query(stream, query)
+        current = (
+            None if cursor is None else Cursor(cursor.updated_at, cursor.record_id, visible_before)
+        )
         for rows in pages:
             fresh = rows if cursor is None else [r for r in rows if not self._seen(r, cursor)]
             current = self._advance(current, rows, visible_before)
@@ -413,7 +419,11 @@ class SalesforceConnector:
         self, stream: SalesforceStream, ids: Sequence[str]
     ) -> tuple[list[Row], list[str], dict[str, str]]:
         """(live rows, ids deleted or unknown, merged-away id -> survivor) of one stream."""
-        rows = self._rows_by_id(stream, stream.crm_object, _fields(stream), ids)
+
+        def query(fields: tuple[str, ...]) -> Iterator[list[Row]]:
+            return iter([self._rows_by_id(stream, stream.crm_object, fields, ids)])
+
+        rows = [row for page in self._selectable.query(stream, query) for row in page]
         live = [r for r in rows if (r.get("IsDeleted") or "").lower() != "true"]
         seen = {_key(r.get("Id")) for r in live}
         return live, [i for i in ids if _key(i) not in seen], _merges(rows)
@@ -421,12 +431,22 @@ class SalesforceConnector:
     def _fetch_answers(
         self, stream: SalesforceStream, ids: Sequence[str]
     ) -> tuple[list[Row], list[str], dict[str, str]]:
-        """Survey responses behind question-response ids (their answers are the records)."""
-        answers = self._rows_by_id(stream, "SurveyQuestionResponse", ["Id", "ResponseId"], ids)
+        """Survey responses behind question-response ids (their answers are the records) or
+        named by their own ids (an outbound message on SurveyResponse)."""
+        responses_asked = [i for i in ids if i.startswith(SURVEY_RESPONSE_PREFIX)]
+        answers_asked = [i for i in ids if not i.startswith(SURVEY_RESPONSE_PREFIX)]
+        fields = ["Id", "ResponseId"]
+        answers = self._rows_by_id(stream, "SurveyQuestionResponse", fields, answers_asked)
+        for chunk in _chunks(responses_asked, IN_CHUNK):
+            text = soql.select(
+                fields, "SurveyQuestionResponse", f"ResponseId IN {soql.id_list(chunk)}"
+            )
+            for page in self.client.query_pages(text, include_deleted=True):
+                answers.extend(page)
         parents = list(dict.fromkeys(str(a["ResponseId"]) for a in answers if a.get("ResponseId")))
         responses = self._fetch_rows(stream, parents)[0] if parents else []
         live = {_key(r.get("Id")) for r in responses}
-        kept = {_key(a.get("Id")) for a in answers if _key(a.get("ResponseId")) in live}
+        kept = {_key(a.get("Id")) for a in answers if _key(a.get("ResponseId")) in live} | live
         return responses, [i for i in ids if _key(i) not in kept], {}
 
     def removed(self, stream: StreamSpec) -> Removed:

@@ -14,8 +14,17 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
 from crmpulse.errors import WebhookRejected
-from crmpulse.events import ChangeEvent, IgnoredEvent, ParsedDelivery
+from crmpulse.events import (
+    ChangeEvent,
+    IgnoredEvent,
+    InboundRequest,
+    ParsedDelivery,
+    WebhookAnswer,
+)
 
 ACK = (
     '<?xml version="1.0" encoding="UTF-8"?>'
@@ -61,6 +70,15 @@ def _child(element: ET.Element, name: str) -> ET.Element | None:
     return next((c for c in element if _local(c.tag) == name), None)
 
 
+def _text(element: ET.Element, name: str) -> str:
+    """The text of the child called ``name`` ("" when absent or empty).
+
+    (An element without children is falsy, so ``_child(...) or default`` would be wrong.)
+    """
+    child = _child(element, name)
+    return "" if child is None else (child.text or "")
+
+
 def _children(element: ET.Element, name: str) -> list[ET.Element]:
     return [c for c in element if _local(c.tag) == name]
 
@@ -83,14 +101,17 @@ def parse(
     400: not a ``notifications`` envelope; 403: an organization not on the allow-list.
     """
     try:
-        root = ET.fromstring(body)
+        # defusedxml: no entity expansion, no external entities (a webhook body is untrusted)
+        root = fromstring(body)
     except ET.ParseError as exc:
         raise WebhookRejected(400, f"body is not XML: {exc}") from None
+    except DefusedXmlException:
+        raise WebhookRejected(400, "body declares entities or a DTD, which are refused") from None
     body_element = _child(root, "Body") if _local(root.tag) == "Envelope" else None
     notifications = None if body_element is None else _child(body_element, "notifications")
     if notifications is None:
         raise WebhookRejected(400, "not a SOAP envelope with a notifications element")
-    org = (_child(notifications, "OrganizationId") or ET.Element("x")).text or ""
+    org = _text(notifications, "OrganizationId")
     allowed = {org15(o) for o in allowed_orgs}
     if not allowed:
         raise WebhookRejected(
@@ -107,7 +128,7 @@ def parse(
     events: list[ChangeEvent] = []
     ignored: list[IgnoredEvent] = []
     for index, note in enumerate(_children(notifications, "Notification")):
-        notification_id = (_child(note, "Id") or ET.Element("x")).text
+        notification_id = _text(note, "Id")
         sobject = _child(note, "sObject")
         if not notification_id or sobject is None:
             raise WebhookRejected(400, f"notification {index} has no Id or sObject")
@@ -145,3 +166,38 @@ def _when(value: str | None) -> datetime:
         except ValueError:
             pass
     return datetime.now(UTC)
+
+
+class SalesforceReceiver:
+    """Outbound messages of one org (:class:`~crmpulse.events.WebhookReceiver`)."""
+
+    def __init__(
+        self,
+        *,
+        source: str,
+        allowed_orgs: Iterable[str],
+        integration_user_id: str | None,
+        custom_survey_object: str | None = None,
+    ) -> None:
+        self.source = source
+        self.allowed_orgs = [org15(o) for o in allowed_orgs]
+        self.integration_user_id = integration_user_id
+        self.custom_survey_object = custom_survey_object
+
+    def receive(self, request: InboundRequest) -> ParsedDelivery:
+        """Check the organization, then read the notifications."""
+        return parse(
+            request.body,
+            source=self.source,
+            allowed_orgs=self.allowed_orgs,
+            integration_user_id=self.integration_user_id,
+            custom_survey_object=self.custom_survey_object,
+        )
+
+    def acknowledge(self, new: int, duplicates: int) -> WebhookAnswer:
+        """The ``Ack`` that covers every notification of the message."""
+        return WebhookAnswer(200, ACK, "text/xml; charset=utf-8")
+
+    def refuse(self, status: int, message: str) -> WebhookAnswer:
+        """A SOAP fault: Salesforce keeps the message and retries it."""
+        return WebhookAnswer(status, fault(message), "text/xml; charset=utf-8")

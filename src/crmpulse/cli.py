@@ -147,6 +147,58 @@ def _print_plan(report: service.SyncReport) -> None:
         out.print(f"  … and {len(report.plan) - 50} more")
 
 
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[
+        str | None, typer.Option(help="interface to listen on (default server.host)")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (default server.port)")] = None,
+) -> None:
+    """Receive CRM webhooks, apply them within seconds, and sync periodically (one process)."""
+    import uvicorn
+
+    from crmpulse.server import GracefulServer, build_runtime, create_app
+
+    try:
+        settings = _settings(config)
+        overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+        updates: dict[str, Any] = {"server": settings.server.model_copy(update=overrides)}
+        if settings.kpi.period is None:
+            # live updates move the running period; a finished one no longer changes
+            updates["kpi"] = settings.kpi.model_copy(update={"period": "current"})
+        settings = settings.model_copy(update=updates)
+        plugin = plugins.load(settings.crm)
+        connector = plugin.connect(settings)
+        store = Store.open(settings.store.url)
+        receiver = plugin.webhook_receiver(settings, connector)
+    except CrmPulseError as exc:
+        raise _fail(exc) from None
+    runtime = build_runtime(settings, store, settings.crm, connector, receiver)
+    server = settings.server
+    interval = server.sync_interval_seconds
+    err.print(
+        f"crmpulse serve: http://{server.host}:{server.port}/webhooks/{settings.crm} "
+        f"({connector.source}); "
+        + (f"sync every {interval:g} s" if interval > 0 else "no periodic sync")
+        + "; Ctrl-C stops",
+        highlight=False,
+    )
+    web = uvicorn.Config(
+        create_app(runtime),
+        host=server.host,
+        port=server.port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+    try:
+        GracefulServer(web).run()
+    finally:
+        connector.close()
+        store.close()
+
+
 LevelOption = Annotated[
     str | None,
     typer.Option("--level", help="portfolio, segment, account or contact (default: all in --json)"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 EventType = Literal["created", "updated", "deleted", "restored", "merged", "associated", "other"]
 
@@ -47,3 +47,44 @@ class ParsedDelivery:
 
     events: list[ChangeEvent]
     ignored: list[IgnoredEvent] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class InboundRequest:
+    """A webhook request as it arrived: what a receiver verifies and parses."""
+
+    method: str
+    url: str
+    """The URL the CRM called, scheme and host as the CRM sees them (the configured public
+    URL), with the request's path and query."""
+    headers: dict[str, str]
+    """Header names lower-cased."""
+    body: bytes
+    received_at: float
+    """Epoch seconds."""
+
+
+@dataclass(frozen=True)
+class WebhookAnswer:
+    """What the endpoint answers the CRM."""
+
+    status: int
+    body: str
+    media_type: str
+
+
+class WebhookReceiver(Protocol):
+    """One CRM's webhook dialect: check a request came from it, read its events, answer it."""
+
+    def receive(self, request: InboundRequest) -> ParsedDelivery:
+        """The events of a genuine delivery; :class:`~crmpulse.errors.WebhookRejected` (with the
+        HTTP status to answer) when it is not genuine or not well formed."""
+        ...
+
+    def acknowledge(self, new: int, duplicates: int) -> WebhookAnswer:
+        """The answer that tells the CRM the delivery is safely stored."""
+        ...
+
+    def refuse(self, status: int, message: str) -> WebhookAnswer:
+        """The answer to a refused delivery, in the CRM's dialect."""
+        ...

@@ -7,6 +7,8 @@ wiring, the engine holds the arithmetic.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -73,20 +75,37 @@ def _analyzer() -> Any:
 
 
 def default_period(settings: Settings, now: datetime | None = None) -> Period:
-    """The configured period, or the last complete one of the configured grain."""
+    """The configured period: a label, ``current`` (the running period of the grain, partial)
+    or ``last`` / unset (the last complete one)."""
     tz = settings.kpi.timezone
-    if settings.kpi.period:
-        try:
-            return Period.parse(settings.kpi.period, tz)
-        except ValueError as exc:
-            raise ConfigError(f"kpi.period: {exc}") from None
-    return last_complete(now or datetime.now(UTC), tz, settings.kpi.grain)
+    moment = now or datetime.now(UTC)
+    chosen = (settings.kpi.period or "last").strip().lower()
+    if chosen == "last":
+        return last_complete(moment, tz, settings.kpi.grain)
+    if chosen == "current":
+        return Period.containing(moment, tz, settings.kpi.grain)
+    try:
+        return Period.parse(chosen.upper(), tz)
+    except ValueError as exc:
+        raise ConfigError(
+            f"kpi.period: {exc}", hint="or `current` (the running period) or `last`"
+        ) from None
 
 
 def frame_of(store: Store, engine_setup: EngineSetup) -> Frame:
     """The store's live records as a frame (with comments when feedback is analysed)."""
-    parallel = store.reopen if store.dialect == "sqlite" else None
-    return load_frame(store, comments=engine_setup.analyzer is not None, opener=parallel)
+    return load_frame(store, comments=engine_setup.analyzer is not None, opener=opener_of(store))
+
+
+def opener_of(store: Store) -> Callable[[], Store] | None:
+    """How a forked child reads part of a SQLite store in parallel, where that is safe.
+
+    Only a single-threaded process forks: a child of ``crmpulse serve`` (server, worker and
+    scheduler threads) could inherit a lock another thread held at the fork and hang.
+    """
+    if store.dialect != "sqlite" or threading.active_count() > 1:
+        return None
+    return store.reopen
 
 
 def table_for(

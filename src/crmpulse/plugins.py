@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 from crmpulse.errors import ConfigError
 
 if TYPE_CHECKING:
+    from crmpulse.events import WebhookReceiver
     from crmpulse.ports import Connector
     from crmpulse.settings import Settings
 
@@ -23,6 +24,10 @@ class ConnectorPlugin(Protocol):
 
     def connect(self, settings: Settings) -> Connector:
         """Build a connector from settings."""
+        ...
+
+    def webhook_receiver(self, settings: Settings, connector: Connector) -> WebhookReceiver:
+        """The CRM's webhook dialect for this portal / org (may ask the CRM who we are)."""
         ...
 
     def sandbox(

@@ -104,12 +104,15 @@ def plan_writeback(
     *,
     snapshots: bool = True,
     alerts: Mapping[str, str] | None = None,
+    only_listed: bool = False,
 ) -> list[PropertyChange]:
     """Changes to send for ``period``: the diff of the KPI values against the write-back ledger.
 
     With ``snapshots``, the portfolio and segment values also become KPI snapshot records;
     ``alerts`` (account id -> latest alert message, when alerts are written) fill the alert
-    property.
+    property. ``values`` are every value of the period unless ``only_listed``: then they are the
+    values of some records and aggregates only (a targeted recompute), and nothing else is
+    compared, cleared or read.
     """
     spec = writeback.target_spec(group, alerts=alerts is not None)
     levels: list[TargetLevel] = list(writeback.LEVELS)
@@ -125,14 +128,22 @@ def plan_writeback(
         desired.update(
             writeback.desired_snapshots(values, str(period), period.start_date.isoformat())
         )
+    listed: dict[TargetLevel, list[str]] = {lvl: [] for lvl in levels}
+    for lvl, object_id in desired:
+        listed[lvl].append(object_id)
     ledger: dict[Any, dict[str, str | None]] = {}
     for lvl in levels:
-        for (object_id, prop), value in store.ledger_values(source, lvl).items():
+        ids = listed[lvl] if only_listed else None
+        for (object_id, prop), value in store.ledger_values(source, lvl, ids).items():
             ledger.setdefault((lvl, object_id), {})[prop] = value
-    exists: dict[TargetLevel, set[str]] = {
-        lvl: {r.id for r in store.iter_records(LEVEL_ENTITY[lvl], source=source)}
-        for lvl in writeback.LEVELS
-    }
+    exists: dict[TargetLevel, set[str]] = {}
+    for lvl in writeback.LEVELS:
+        entity = LEVEL_ENTITY[lvl]
+        if only_listed:
+            found = store.get_many(entity, source, listed[lvl]).values()
+            exists[lvl] = {r.id for r in found if not r.deleted}
+        else:
+            exists[lvl] = {r.id for r in store.iter_records(entity, source=source)}
     return writeback.plan(desired, ledger, properties, exists)
 
 
@@ -268,6 +279,9 @@ def run_sync(
     run_id = store.start_run(trigger, connector.source)
     bound = log.bind(run_id=run_id, trigger=trigger, source=connector.source)
     report = SyncReport(run_id=run_id, source=connector.source, period=str(month), dry_run=dry_run)
+    # a long-lived connector (``crmpulse serve``) counts across runs: report this run's share
+    calls_before = (connector.calls.reads, connector.calls.writes)
+    operations_before = Counter(connector.calls.by_operation)
     try:
         pull_all(connector, store, report, progress)
         computed = period_kpis(store, settings, month)
@@ -297,9 +311,9 @@ def run_sync(
         report.errors.append(str(exc))
         raise
     finally:
-        report.calls_read = connector.calls.reads
-        report.calls_write = connector.calls.writes
-        report.calls_by_operation = dict(Counter(connector.calls.by_operation))
+        report.calls_read = connector.calls.reads - calls_before[0]
+        report.calls_write = connector.calls.writes - calls_before[1]
+        report.calls_by_operation = dict(Counter(connector.calls.by_operation) - operations_before)
         report.seconds = time.perf_counter() - started
         if report.status == "ok" and report.rows_failed:
             report.status = "partial"

@@ -152,7 +152,8 @@ class KpiSettings(_Section):
     period: str | None = Field(
         default=None,
         description="period to compute and write back (YYYY-MM, YYYY-Qn, YYYY-Www, YYYY-MM-DD or "
-        "YYYY); default: the last complete period of `grain`",
+        "YYYY), `current` (the running period of `grain`, partial) or `last` (the last complete "
+        "one, the default)",
     )
     grain: Grain = Field(default="month", description="default period length")
     csat_satisfied_min: float = Field(
@@ -250,6 +251,9 @@ class ServerSettings(_Section):
         default=3600.0, ge=0, description="periodic full sync; 0 turns the scheduler off"
     )
     batch_size: int = Field(default=500, ge=1, description="events the worker takes at once")
+    max_attempts: int = Field(
+        default=5, ge=1, description="tries per event before it is marked failed"
+    )
     poll_seconds: float = Field(default=0.2, gt=0, description="worker idle poll interval")
     coalesce_seconds: float = Field(
         default=0.3, ge=0, description="wait this long after an event for more of the same burst"

@@ -183,4 +183,32 @@ def router(state: SandboxState) -> APIRouter:
         return Response(body, media_type="text/xml")
 
     add_route(api, "/services/Soap/u/{version}", soap_login, ["POST"])
+
+    async def userinfo(request: Request) -> Response:
+        # OpenID Connect userinfo: who the session belongs to. Not metered as an API call.
+        auth = request.headers.get("authorization", "")
+        if not auth.startswith("Bearer ") or not state.token_ok(auth[7:]):
+            response: Response = Response(
+                "Bad_OAuth_Token", status_code=403, media_type="text/plain"
+            )
+        else:
+            base = base_url(request)
+            org_id = state.org.org_id
+            response = json_response(
+                {
+                    "sub": f"{base}/id/{org_id}/{USER_ID}",
+                    "user_id": USER_ID,
+                    "organization_id": org_id,
+                    "preferred_username": state.username,
+                    "nickname": state.username.split("@", 1)[0],
+                    "name": "crmpulse Integration",
+                    "user_type": "STANDARD",
+                    "active": True,
+                    "urls": {"rest": f"{base}/services/data/v{{version}}/"},
+                }
+            )
+        state.stats.record(request.method, route_of(request), response.status_code)
+        return response
+
+    add_route(api, "/services/oauth2/userinfo", userinfo, ["GET"])
     return api

@@ -10,6 +10,10 @@ user, so they fire outbound messages like any change made in the org.
   world first if needed) and answers ``{"now", "records", "created", "updated", "deleted"}``
   (Salesforce ids of the rows of world records; roles, messages and survey parts not listed).
 - ``GET /_sandbox/scenario``: ``{"now"}`` (404 without a scenario).
+- ``POST /_sandbox/scenario/records``: ``{"entity", "records": [...]}`` applies records of the
+  normalized model (``crmpulse.model``, ids as in the org's world) through the same conversion,
+  as the agent user: a survey answer becomes its invitation, response and question responses.
+  Answers ``{"created", "updated", "deleted"}``.
 """
 
 from __future__ import annotations
@@ -113,6 +117,31 @@ def router(state: SandboxState) -> APIRouter:
                 "updated": applied.updated,
                 "deleted": applied.deleted,
             }
+        )
+
+    @api.post("/records")
+    async def put_records(request: Request) -> Response:
+        """Apply model records to the org, as someone working in it would."""
+        from pydantic import ValidationError
+
+        from crmpulse.model import ENTITY_TYPES
+
+        try:
+            spec = await json_body(request)
+            entity = spec.get("entity") if isinstance(spec, dict) else None
+            model = ENTITY_TYPES.get(str(entity))
+            if model is None or not isinstance(spec.get("records"), list):
+                raise ApiError(400, "INVALID", 'expected {"entity": <entity>, "records": [...]}')
+            records = [model.model_validate(r) for r in spec["records"]]
+            if state.loader is None:
+                state.loader = Loader(state.org)
+            applied = state.loader.apply(records)
+        except ApiError as exc:
+            return json_response(exc.body(), exc.status)
+        except ValidationError as exc:
+            return json_response([{"message": str(exc), "errorCode": "INVALID"}], 400)
+        return json_response(
+            {"created": applied.created, "updated": applied.updated, "deleted": applied.deleted}
         )
 
     return api

@@ -9,8 +9,9 @@ transaction. PostgreSQL sessions run in UTC. Every SQLAlchemy error leaving this
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -159,11 +160,33 @@ def create_store_engine(url: str) -> tuple[Engine, URL]:
 
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """A connection in a write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on exit."""
-    with engine.connect() as conn:
+    """A connection in a write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on exit.
+
+    On SQLite, the writers of one process also queue on a lock of their own first: SQLite
+    makes a writer that finds the database locked sleep and poll with growing pauses (up to
+    100 ms), which a webhook answered while the worker writes would pay in latency.
+    """
+    lock = _sqlite_write_lock(engine)
+    with lock, engine.connect() as conn:
         conn.execution_options(**{_WRITE: True})
         with conn.begin():
             yield conn
+
+
+_SQLITE_WRITE_LOCKS: dict[str, threading.RLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _sqlite_write_lock(engine: Engine) -> AbstractContextManager[Any]:
+    """The process-wide write lock of a SQLite database file (a no-op elsewhere)."""
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    key = str(engine.url.database or ":memory:")
+    with _LOCKS_GUARD:
+        lock = _SQLITE_WRITE_LOCKS.get(key)
+        if lock is None:
+            lock = _SQLITE_WRITE_LOCKS[key] = threading.RLock()
+    return lock
 
 
 @contextmanager

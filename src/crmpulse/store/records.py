@@ -172,6 +172,19 @@ def read_one(conn: Connection, entity: str, source: str, record_id: str) -> Reco
     return None if row is None else parse(entity, row[2])
 
 
+def read_many(
+    conn: Connection, entity: str, source: str, record_ids: Iterable[str], *, size: int
+) -> dict[str, Record]:
+    """Records by key, deleted or not; ids not stored are absent from the answer."""
+    table = entity_table(entity)
+    out: dict[str, Record] = {}
+    for chunk in chunked(record_ids, size):
+        query = _docs(table).where(table.c.source == source, table.c.id.in_(chunk))
+        for _source, record_id, doc in conn.execute(query):
+            out[record_id] = parse(entity, doc)
+    return out
+
+
 def count_rows(conn: Connection, entity: str, source: str | None, include_deleted: bool) -> int:
     """How many records an entity holds."""
     table = entity_table(entity)

@@ -31,6 +31,7 @@ from crmpulse.store.engine import (
     upgrade,
     write_transaction,
 )
+from crmpulse.store.inbox import Inbox
 from crmpulse.store.kpistore import KpiChange
 from crmpulse.store.schema import quarantine, runs, sync_cursors, targets_ensured, writeback_ledger
 
@@ -134,14 +135,24 @@ class Store:
         return f"Store({self._url.render_as_string(hide_password=True)!r})"
 
     @contextmanager
-    def _write(self, what: str) -> Iterator[Connection]:
+    def write(self, what: str) -> Iterator[Connection]:
+        """A write transaction, committed on exit; errors become ``StoreError`` naming ``what``.
+
+        For the store's own parts (the inbox); everything else goes through named methods.
+        """
         with translate_errors(what, self._url), write_transaction(self._engine) as conn:
             yield conn
 
     @contextmanager
-    def _read(self, what: str) -> Iterator[Connection]:
+    def read(self, what: str) -> Iterator[Connection]:
+        """A read transaction, rolled back on exit; errors become ``StoreError``."""
         with translate_errors(what, self._url), read_transaction(self._engine) as conn:
             yield conn
+
+    @property
+    def inbox(self) -> Inbox:
+        """The webhook inbox (events accepted, waiting, processed)."""
+        return Inbox(self)
 
     # -- records -----------------------------------------------------------------------------
 
@@ -154,7 +165,7 @@ class Store:
         grouped = records.group_rows(records_)
         if not grouped:
             return 0
-        with self._write(f"upserting {len(records_)} records") as conn:
+        with self.write(f"upserting {len(records_)} records") as conn:
             return sum(records.write_rows(conn, e, rows, _CHUNK) for e, rows in grouped.items())
 
     def iter_records(
@@ -173,7 +184,7 @@ class Store:
             raise ValueError(f"batch must be at least 1, got {batch}")
         after: tuple[str, str] | None = None
         while True:
-            with self._read(f"reading {entity}") as conn:
+            with self.read(f"reading {entity}") as conn:
                 page = records.read_page(
                     conn,
                     entity,
@@ -198,7 +209,7 @@ class Store:
         chunk: int = 200_000,
     ) -> Iterator[list[columns_.Row]]:
         """Typed columns of live records in chunks, for columnar readers (see ``columns``)."""
-        with self._read(f"scanning {entity}") as conn:
+        with self.read(f"scanning {entity}") as conn:
             yield from columns_.scan(
                 conn, entity, columns, where_in=where_in, sources=sources, chunk=chunk
             )
@@ -206,24 +217,29 @@ class Store:
     def sources(self, entity: str) -> list[str]:
         """The sources (portals, orgs) an entity has records from."""
         table = records.entity_table(entity)
-        with self._read(f"listing sources of {entity}") as conn:
+        with self.read(f"listing sources of {entity}") as conn:
             return [row[0] for row in conn.execute(select(table.c.source).distinct())]
 
     def count(
         self, entity: str, source: str | None = None, *, include_deleted: bool = False
     ) -> int:
         """How many records of ``entity`` (from ``source``) are stored; deleted ones excluded."""
-        with self._read(f"counting {entity}") as conn:
+        with self.read(f"counting {entity}") as conn:
             return records.count_rows(conn, entity, source, include_deleted)
 
     def get(self, entity: str, source: str, id: str) -> Record | None:
         """One record by key (deleted or not), or ``None``."""
-        with self._read(f"reading {entity} {id}") as conn:
+        with self.read(f"reading {entity} {id}") as conn:
             return records.read_one(conn, entity, source, id)
+
+    def get_many(self, entity: str, source: str, ids: Iterable[str]) -> dict[str, Record]:
+        """Records by key (deleted or not); ids the store lacks are absent."""
+        with self.read(f"reading {entity} by id") as conn:
+            return records.read_many(conn, entity, source, ids, size=_CHUNK)
 
     def mark_deleted(self, entity: str, source: str, ids: Iterable[str], at: datetime) -> int:
         """Mark records deleted at ``at``; returns how many were not deleted before."""
-        with self._write(f"marking {entity} deleted") as conn:
+        with self.write(f"marking {entity} deleted") as conn:
             return records.mark_rows_deleted(conn, entity, source, ids, at, size=_CHUNK)
 
     # -- sync cursors --------------------------------------------------------------------------
@@ -233,7 +249,7 @@ class Store:
         query = select(sync_cursors).where(
             sync_cursors.c.source == source, sync_cursors.c.stream == stream
         )
-        with self._read(f"reading the {stream} cursor") as conn:
+        with self.read(f"reading the {stream} cursor") as conn:
             row = conn.execute(query).first()
         if row is None:
             return None
@@ -251,12 +267,12 @@ class Store:
             "visible_before": cursor.visible_before,
             "changed_at": _now(),
         }
-        with self._write(f"saving the {stream} cursor") as conn:
+        with self.write(f"saving the {stream} cursor") as conn:
             conn.execute(records.upsert_statement(conn, sync_cursors), [row])
 
     def clear_cursors(self, source: str) -> int:
         """Forget every cursor of ``source`` (the next sync is a full pull)."""
-        with self._write("clearing cursors") as conn:
+        with self.write("clearing cursors") as conn:
             stmt = delete(sync_cursors).where(sync_cursors.c.source == source)
             return conn.execute(stmt).rowcount
 
@@ -273,7 +289,7 @@ class Store:
             "status": "running",
             "stats": {},
         }
-        with self._write("starting a run") as conn:
+        with self.write("starting a run") as conn:
             conn.execute(insert(runs), [row])
         return run_id
 
@@ -284,14 +300,14 @@ class Store:
             .where(runs.c.id == run_id)
             .values(status=status, stats=stats, finished_at=_now())
         )
-        with self._write(f"finishing run {run_id}") as conn:
+        with self.write(f"finishing run {run_id}") as conn:
             if conn.execute(stmt).rowcount == 0:
                 raise StoreError(f"run {run_id} does not exist", hint="start it with start_run")
 
     def last_runs(self, limit: int = 10) -> list[RunInfo]:
         """The most recent runs, newest first."""
         query = select(runs).order_by(runs.c.started_at.desc(), runs.c.id).limit(limit)
-        with self._read("reading runs") as conn:
+        with self.read("reading runs") as conn:
             rows = conn.execute(query).all()
         return [
             RunInfo(
@@ -309,32 +325,40 @@ class Store:
     # -- KPI values ------------------------------------------------------------------------------
 
     def save_kpis(self, values: Iterable[KpiValue], run_id: str) -> int:
-        """Store current KPI values; returns how many changed (only those go to the history)."""
-        with self._write("saving KPI values") as conn:
-            return kpistore.save(conn, values, run_id, _now())
+        """Store current KPI values; returns how many changed (only those go to the history).
+
+        One short transaction per chunk, not one for all: other writers (the webhook inbox)
+        wait for a chunk, never for a whole portfolio's values.
+        """
+        now = _now()
+        changed = 0
+        for chunk in records.chunked(values, _CHUNK):
+            with self.write("saving KPI values") as conn:
+                changed += kpistore.save(conn, chunk, run_id, now)
+        return changed
 
     def current_kpis(
         self, *, period: str | None = None, kpi: str | None = None, level: str | None = None
     ) -> list[KpiValue]:
         """Current KPI values, optionally filtered by period, KPI name and level."""
-        with self._read("reading KPI values") as conn:
+        with self.read("reading KPI values") as conn:
             return kpistore.current(conn, period=period, kpi=kpi, level=level)
 
     def kpi_history(
         self, kpi: str, level: str, entity_id: str | None, period: str
     ) -> list[KpiChange]:
         """Every value one KPI of one entity took in one period, oldest first."""
-        with self._read("reading KPI history") as conn:
+        with self.read("reading KPI history") as conn:
             return kpistore.history(conn, kpi, level, entity_id, period)
 
     def record_alerts(self, alerts: Iterable[Alert], run_id: str) -> list[Alert]:
         """Record KPI alerts; returns the ones not recorded before (each is raised once)."""
-        with self._write("recording KPI alerts") as conn:
+        with self.write("recording KPI alerts") as conn:
             return kpistore.save_alerts(conn, alerts, run_id, _now())
 
     def alerts(self, *, period: str | None = None) -> list[dict[str, Any]]:
         """Recorded KPI alerts, newest first."""
-        with self._read("reading KPI alerts") as conn:
+        with self.read("reading KPI alerts") as conn:
             return kpistore.recorded_alerts(conn, period=period)
 
     # -- write-back ledger -------------------------------------------------------------------------
@@ -348,7 +372,7 @@ class Store:
             table.c.source == source, table.c.level == level
         )
         out: dict[tuple[str, str], str | None] = {}
-        with self._read("reading the write-back ledger") as conn:
+        with self.read("reading the write-back ledger") as conn:
             if object_ids is None:
                 out.update(((o, p), v) for o, p, v in conn.execute(base))
                 return out
@@ -376,7 +400,7 @@ class Store:
         }
         if not entries:
             return 0
-        with self._write("recording written values") as conn:
+        with self.write("recording written values") as conn:
             stmt = records.upsert_statement(conn, writeback_ledger)
             for chunk in records.chunked(entries.values(), _CHUNK):
                 conn.execute(stmt, chunk)
@@ -396,7 +420,7 @@ class Store:
             "payload": payload,
             "seen_at": _now(),
         }
-        with self._write("quarantining a record") as conn:
+        with self.write("quarantining a record") as conn:
             conn.execute(insert(quarantine), [row])
 
     def quarantined(
@@ -406,7 +430,7 @@ class Store:
         query = select(quarantine).order_by(quarantine.c.id.desc()).limit(limit)
         if source is not None:
             query = query.where(quarantine.c.source == source)
-        with self._read("reading the quarantine") as conn:
+        with self.read("reading the quarantine") as conn:
             rows = conn.execute(query).all()
         return [
             QuarantinedRecord(
@@ -426,13 +450,13 @@ class Store:
         query = select(targets_ensured.c.source).where(
             targets_ensured.c.source == source, targets_ensured.c.spec_hash == spec_hash
         )
-        with self._read("reading ensured targets") as conn:
+        with self.read("reading ensured targets") as conn:
             return conn.execute(query).first() is not None
 
     def mark_targets_ensured(self, source: str, spec_hash: str) -> None:
         """Remember that the targets of ``spec_hash`` exist in ``source``."""
         row = {"source": source, "spec_hash": spec_hash, "ensured_at": _now()}
-        with self._write("marking targets ensured") as conn:
+        with self.write("marking targets ensured") as conn:
             conn.execute(records.upsert_statement(conn, targets_ensured), [row])
 
     # -- reconciliation ---
@@ -441,7 +465,7 @@ class Store:
         """Ids of the live (not deleted) records of ``entity`` from ``source``."""
         from crmpulse.store import reconcile
 
-        with self._read(f"listing live {entity} ids") as conn:
+        with self.read(f"listing live {entity} ids") as conn:
             return reconcile.live_ids(conn, entity, source)
 
     def mark_absent(self, entity: str, source: str, live: set[str], at: datetime) -> list[str]:
@@ -449,14 +473,14 @@ class Store:
         in ``live`` (the CRM's id set); returns the ids marked."""
         from crmpulse.store import reconcile
 
-        with self._write(f"reconciling {entity} ids") as conn:
+        with self.write(f"reconciling {entity} ids") as conn:
             return reconcile.mark_absent(conn, entity, source, live, at, size=_CHUNK)
 
     def links(self, entity: str, source: str, fields: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Association fields of every live record: ``{id: {field: value}}`` (lists as tuples)."""
         from crmpulse.store import reconcile
 
-        with self._read(f"reading {entity} links") as conn:
+        with self.read(f"reading {entity} links") as conn:
             return reconcile.links(conn, entity, source, fields)
 
     def set_links(self, entity: str, source: str, changes: dict[str, dict[str, Any]]) -> int:
@@ -464,7 +488,7 @@ class Store:
         changed."""
         from crmpulse.store import reconcile
 
-        with self._write(f"updating {entity} links") as conn:
+        with self.write(f"updating {entity} links") as conn:
             return reconcile.set_links(conn, entity, source, changes, size=_CHUNK)
 
     def follow_merges(self, entity: str, source: str, merged_into: dict[str, str]) -> int:
@@ -472,5 +496,5 @@ class Store:
         many records changed."""
         from crmpulse.store import reconcile
 
-        with self._write(f"following {entity} merges") as conn:
+        with self.write(f"following {entity} merges") as conn:
             return reconcile.follow_merges(conn, entity, source, merged_into, size=_CHUNK)

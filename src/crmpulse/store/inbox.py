@@ -1,0 +1,181 @@
+"""The webhook inbox: every accepted event, durable before the CRM hears 2xx.
+
+A webhook is acknowledged only once its events are committed here, so a crash between the answer
+and the processing loses nothing: pending rows are picked up by the next worker that runs. The
+unique ``(source, dedupe_key)`` makes a redelivered event a no-op, however many times the CRM
+retries it. Rows move from ``pending`` to ``done`` (applied), ``ignored`` (our own write-back's
+echo: recorded, never recomputed on) or ``failed`` (gave up after ``max_attempts``; the periodic
+sync still brings the object in line).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from crmpulse.events import ChangeEvent
+from crmpulse.store.schema import inbox
+
+if TYPE_CHECKING:
+    from crmpulse.store.store import Store
+
+Status = Literal["pending", "done", "ignored", "failed"]
+STATUSES: tuple[Status, ...] = ("pending", "done", "ignored", "failed")
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """One stored event."""
+
+    id: int
+    source: str
+    dedupe_key: str
+    entity: str
+    object_id: str
+    event_type: str
+    occurred_at: datetime
+    received_at: datetime
+    payload: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What one delivery added to the inbox."""
+
+    new: int
+    """Events stored for the first time (``ours`` included, stored as ``ignored``)."""
+    duplicates: int
+    """Events already in the inbox (a redelivery): nothing was written for them."""
+    ours: int
+    """New events caused by crmpulse's own write-back."""
+
+
+def _insert(conn: Connection) -> Any:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(inbox)
+    return sqlite.insert(inbox)
+
+
+def _row(event: ChangeEvent, received_at: datetime) -> dict[str, Any]:
+    payload = dict(event.payload)
+    if event.related_ids:
+        payload["_related_ids"] = list(event.related_ids)
+    return {
+        "source": event.source,
+        "dedupe_key": event.dedupe_key,
+        "entity": event.entity,
+        "object_id": event.object_id,
+        "event_type": event.event_type,
+        "occurred_at": event.occurred_at,
+        "received_at": received_at,
+        "payload": payload,
+        "status": "ignored" if event.ours else "pending",
+        "attempts": 0,
+        "processed_at": received_at if event.ours else None,
+    }
+
+
+class Inbox:
+    """The inbox of one store; every method is one short transaction."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def accept(
+        self, events: Sequence[ChangeEvent], received_at: datetime | None = None
+    ) -> Accepted:
+        """Store new events (one transaction, committed on return); skip known ones."""
+        if not events:
+            return Accepted(0, 0, 0)
+        at = received_at or datetime.now(UTC)
+        rows = [_row(e, at) for e in events]
+        with self._store.write(f"accepting {len(rows)} webhook events") as conn:
+            stmt = (
+                _insert(conn)
+                .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
+                .returning(inbox.c.status)
+            )
+            statuses = [row[0] for row in conn.execute(stmt, rows)]
+        ours = sum(1 for s in statuses if s == "ignored")
+        return Accepted(new=len(statuses), duplicates=len(rows) - len(statuses), ours=ours)
+
+    def pending(self, limit: int, *, source: str | None = None) -> list[InboxItem]:
+        """The oldest pending events, at most ``limit``."""
+        query = select(inbox).where(inbox.c.status == "pending")
+        if source is not None:
+            query = query.where(inbox.c.source == source)
+        query = query.order_by(inbox.c.id).limit(limit)
+        with self._store.read("reading pending webhook events") as conn:
+            rows = conn.execute(query).all()
+        return [
+            InboxItem(
+                id=r.id,
+                source=r.source,
+                dedupe_key=r.dedupe_key,
+                entity=r.entity,
+                object_id=r.object_id,
+                event_type=r.event_type,
+                occurred_at=r.occurred_at,
+                received_at=r.received_at,
+                payload=r.payload or {},
+                attempts=r.attempts,
+            )
+            for r in rows
+        ]
+
+    def finish(self, ids: Iterable[int], status: Status, error: str | None = None) -> int:
+        """Close events as ``done``, ``ignored`` or ``failed``; returns how many moved."""
+        return self._settle(list(ids), status=status, error=error)
+
+    def retry_later(self, ids: Iterable[int], error: str) -> int:
+        """Count a failed attempt and leave the events pending."""
+        return self._settle(list(ids), status=None, error=error)
+
+    def _settle(self, ids: list[int], *, status: Status | None, error: str | None) -> int:
+        if not ids:
+            return 0
+        values: dict[str, Any] = {"attempts": inbox.c.attempts + 1, "error": error}
+        if status is not None:
+            values["status"] = status
+            values["processed_at"] = datetime.now(UTC)
+        moved = 0
+        with self._store.write(f"settling {len(ids)} webhook events") as conn:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                stmt = (
+                    update(inbox)
+                    .where(inbox.c.id.in_(chunk), inbox.c.status == "pending")
+                    .values(**values)
+                )
+                moved += conn.execute(stmt).rowcount
+        return moved
+
+    def counts(self) -> dict[str, int]:
+        """Events per status (every status present, zero when none)."""
+        query = select(inbox.c.status, func.count()).group_by(inbox.c.status)
+        with self._store.read("counting webhook events") as conn:
+            found = {status: int(n) for status, n in conn.execute(query)}
+        return {s: found.get(s, 0) for s in STATUSES}
+
+    def oldest_pending(self) -> datetime | None:
+        """When the oldest pending event was received, or ``None``."""
+        query = select(func.min(inbox.c.received_at)).where(inbox.c.status == "pending")
+        with self._store.read("reading the inbox backlog") as conn:
+            value: datetime | None = conn.execute(query).scalar()
+        return value
+
+    def attempts(self) -> dict[int, int]:
+        """How many times each settled event was processed: ``{attempts: events}``."""
+        query = (
+            select(inbox.c.attempts, func.count())
+            .where(inbox.c.status != "pending")
+            .group_by(inbox.c.attempts)
+        )
+        with self._store.read("reading inbox attempts") as conn:
+            return {int(a): int(n) for a, n in conn.execute(query)}
