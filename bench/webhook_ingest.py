@@ -19,9 +19,6 @@ Run: ``python bench/webhook_ingest.py [--rate 1000] [--batch 10] [--seconds 60]`
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
-import hmac
 import json
 import os
 import random
@@ -39,6 +36,7 @@ from typing import Any
 import requests
 
 from crmpulse import synth
+from crmpulse_hubspot.sandbox.delivery import sign_v3
 from harness import free_port, start_sandbox
 
 ROOT = Path(__file__).resolve().parent
@@ -67,13 +65,11 @@ class Sent:
 
 
 def sign(body: bytes, url: str) -> dict[str, str]:
+    """Headers of a delivery signed as HubSpot (and its emulator) signs one."""
     stamp = str(int(time.time() * 1000))
-    digest = hmac.new(
-        SECRET.encode(), b"POST" + url.encode() + body + stamp.encode(), hashlib.sha256
-    ).digest()
     return {
         "Content-Type": "application/json",
-        "X-HubSpot-Signature-v3": base64.b64encode(digest).decode(),
+        "X-HubSpot-Signature-v3": sign_v3(SECRET, "POST", url, body.decode(), stamp),
         "X-HubSpot-Request-Timestamp": stamp,
     }
 

@@ -33,3 +33,33 @@ def key_pair() -> tuple[bytes, bytes]:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return private, public
+
+
+def create_fields(sf: Salesforce, sobject: str, fields: dict[str, dict[str, Any]]) -> None:
+    """Create custom fields through the Tooling API and grant them read and edit, as an admin
+    would (a field created that way is hidden until a permission set grants it)."""
+    for name, meta in fields.items():
+        sf.toolingexecute(
+            "sobjects/CustomField/",
+            method="POST",
+            data={"FullName": f"{sobject}.{name}", "Metadata": {"label": name, **meta}},
+        )
+    permission_set = sf.query("SELECT Id FROM PermissionSet LIMIT 1")["records"][0]["Id"]
+    sf.restful(
+        "composite/sobjects",
+        method="POST",
+        json={
+            "allOrNone": True,
+            "records": [
+                {
+                    "attributes": {"type": "FieldPermissions"},
+                    "ParentId": permission_set,
+                    "SobjectType": sobject,
+                    "Field": f"{sobject}.{name}",
+                    "PermissionsRead": True,
+                    "PermissionsEdit": True,
+                }
+                for name in fields
+            ],
+        },
+    )

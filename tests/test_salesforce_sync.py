@@ -32,7 +32,7 @@ from crmpulse_salesforce.sandbox.app import (
 from crmpulse_salesforce.sandbox.org import Org
 from crmpulse_salesforce.sandbox.seed import load
 from crmpulse_salesforce.sandbox.server import SandboxServer
-from sfhelp import client, key_pair
+from sfhelp import client, create_fields, key_pair
 
 TOKEN = "salesforce-sync-token"
 AS_OF = datetime(2026, 11, 20, tzinfo=UTC)
@@ -260,31 +260,7 @@ def test_surveys_from_a_custom_object(server: SandboxServer, tmp_path: Path) -> 
         "Contact__c": {"type": "Text", "length": 18},
         "Case__c": {"type": "Text", "length": 18},
     }
-    for name, meta in fields.items():
-        sf.toolingexecute(
-            "sobjects/CustomField/",
-            method="POST",
-            data={"FullName": f"NPS_Response__c.{name}", "Metadata": {"label": name, **meta}},
-        )
-    permission_set = sf.query("SELECT Id FROM PermissionSet LIMIT 1")["records"][0]["Id"]
-    sf.restful(
-        "composite/sobjects",
-        method="POST",
-        json={
-            "allOrNone": True,
-            "records": [
-                {
-                    "attributes": {"type": "FieldPermissions"},
-                    "ParentId": permission_set,
-                    "SobjectType": "NPS_Response__c",
-                    "Field": f"NPS_Response__c.{name}",
-                    "PermissionsRead": True,
-                    "PermissionsEdit": True,
-                }
-                for name in fields
-            ],
-        },
-    )
+    create_fields(sf, "NPS_Response__c", fields)
     contact = sf.query("SELECT Id FROM Contact LIMIT 1")["records"][0]["Id"]
     answers = [("NPS", 3.0, "slow support"), ("NPS", 10.0, None), ("CES", 6.0, "easy")]
     for kind, score, comment in answers:
@@ -363,33 +339,7 @@ def test_a_missing_custom_field_is_skipped_and_read_once_created(
     assert {getattr(r, "segment", None) for r in first} == {None}
     assert conn.calls.by_operation["describe"] == 1
 
-    sf = client(server)
-    sf.toolingexecute(
-        "sobjects/CustomField/",
-        method="POST",
-        data={
-            "FullName": "Account.Tier__c",
-            "Metadata": {"label": "Tier", "type": "Text", "length": 20},
-        },
-    )
-    permission_set = sf.query("SELECT Id FROM PermissionSet LIMIT 1")["records"][0]["Id"]
-    sf.restful(
-        "composite/sobjects",
-        method="POST",
-        json={
-            "allOrNone": True,
-            "records": [
-                {
-                    "attributes": {"type": "FieldPermissions"},
-                    "ParentId": permission_set,
-                    "SobjectType": "Account",
-                    "Field": "Account.Tier__c",
-                    "PermissionsRead": True,
-                    "PermissionsEdit": True,
-                }
-            ],
-        },
-    )
+    create_fields(client(server), "Account", {"Tier__c": {"type": "Text", "length": 20}})
     gold = first[0].id
     requests.patch(
         f"{server.base_url}/_sandbox/records/Account/{gold}", json={"Tier__c": "Gold"}, timeout=5

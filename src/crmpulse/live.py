@@ -37,10 +37,10 @@ from crmpulse.store.inbox import InboxItem
 
 log = structlog.get_logger("crmpulse.live")
 
-FULL_PASS_SHARE = 0.05
-"""A batch touching more than this share of all accounts is cheaper as one full pass."""
-FULL_PASS_MIN_ACCOUNTS = 50
-"""...but a handful of accounts is always recomputed one by one."""
+FULL_PASS_SHARE = 0.25
+"""A batch touching more than this share of all accounts is cheaper as one full pass..."""
+FULL_PASS_MIN_ACCOUNTS = 200
+"""...but up to this many accounts are always recomputed one by one (a few ms each)."""
 
 
 @dataclass
@@ -87,10 +87,17 @@ class LiveState:
             return None
         return self.kpis
 
-    def rebuild(self, now: datetime | None = None) -> LiveKpis:
-        """A full pass over the store for the written period."""
+    def rebuild(self, now: datetime | None = None, *, refit: bool = True) -> LiveKpis:
+        """A full pass over the store for the written period.
+
+        Without ``refit``, the population models (BG/NBD, Gamma-Gamma, sBG) of the previous pass
+        are kept: a handful of changed records does not move them, and fitting them is most of
+        the cost of a pass. The periodic sync's pass refits them.
+        """
         moment = now or datetime.now(UTC)
         setup = kpireport.setup(self.settings)
+        previous = self.kpis
+        models = None if refit or previous is None else previous.models
         self.kpis = LiveKpis(
             self.store,
             self.period(moment),
@@ -99,6 +106,7 @@ class LiveState:
             health=setup.health,
             analyzer=setup.analyzer,
             opener=kpireport.opener_of(self.store),
+            models=models,
         )
         self.built_at = moment
         log.info("live.full_pass", period=str(self.kpis.window), **self.kpis.seconds)
@@ -177,7 +185,7 @@ def process_events(
     values: list[KpiValue]
     if reason is not None:
         report.full_pass = reason
-        live = state.rebuild(moment)
+        live = state.rebuild(moment, refit=False)
         values = list(live.table.rows())
         only_listed = False
     else:

@@ -250,7 +250,14 @@ class ServerSettings(_Section):
     sync_interval_seconds: float = Field(
         default=3600.0, ge=0, description="periodic full sync; 0 turns the scheduler off"
     )
-    batch_size: int = Field(default=500, ge=1, description="events the worker takes at once")
+    batch_size: int = Field(default=2000, ge=1, description="events the worker takes at once")
+    worker_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="largest share of the time the worker may spend applying events; it rests "
+        "in between, so webhooks are answered fast under a flood (and batches grow instead)",
+    )
     max_attempts: int = Field(
         default=5, ge=1, description="tries per event before it is marked failed"
     )

@@ -139,11 +139,17 @@ class LocalRunner:
             if not items:
                 backoff = 0.0
                 continue
+            started = time.perf_counter()
             with self.lock:
                 if self._stopping.is_set():
                     return
                 backoff = self._process(items)
             if not backoff:
+                # Rest in proportion to the work just done: the worker shares one interpreter
+                # with the webhook endpoint, and a flood is better met by bigger batches than
+                # by slower answers.
+                share = server.worker_share
+                self._stopping.wait((time.perf_counter() - started) * (1 - share) / share)
                 self._wake.set()  # more may be waiting: look again at once
 
     def _gather(self) -> list[InboxItem]:

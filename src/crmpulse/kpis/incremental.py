@@ -24,7 +24,7 @@ them), and then:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -145,6 +145,7 @@ class LiveKpis:
         health: HealthSetup | None = None,
         analyzer: Any = None,
         opener: Callable[[], ColumnSource] | None = None,
+        models: Mapping[Any, Any] | None = None,
     ) -> None:
         self.store = store
         self.window = window
@@ -152,7 +153,9 @@ class LiveKpis:
         self.config = config
         self.health = health
         self.analyzer = analyzer
-        self.cache: dict[Any, Any] = {}
+        self.cache: dict[Any, Any] = {k: v for k, v in (models or {}).items() if k[0] in MODEL_KEYS}
+        """Fitted models and other window-independent results; ``models`` seeds the population
+        models of an earlier pass (fitting them is most of a small pass's cost)."""
         self.sources = store.sources("accounts")
         started = time.perf_counter()
         self.frame: Frame = load_frame(store, comments=analyzer is not None, opener=opener)
@@ -164,6 +167,11 @@ class LiveKpis:
         }
         """How long the full pass took: reading the store, computing the window."""
         self.stale: set[str] = set()
+
+    @property
+    def models(self) -> dict[Any, Any]:
+        """The population models this pass fitted, to seed the next one with."""
+        return {k: v for k, v in self.cache.items() if k[0] in MODEL_KEYS}
 
     def _compute(self, frame: Frame, cache: dict[Any, Any]) -> KpiTable:
         return compute_window(
