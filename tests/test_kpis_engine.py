@@ -12,7 +12,16 @@ from hypothesis import strategies as st
 
 from crmpulse.kpis import CATALOGUE, KpiValue, Period, compute, get
 from crmpulse.kpis.surveys import csat, nps
-from crmpulse.model import Account, Contact, SurveyKind, SurveyResponse, Ticket
+from crmpulse.model import (
+    Account,
+    Activity,
+    ActivityKind,
+    Contact,
+    Deal,
+    SurveyKind,
+    SurveyResponse,
+    Ticket,
+)
 
 OCTOBER = Period.parse("2026-10")
 T0 = datetime(2026, 10, 10, 12, tzinfo=UTC)
@@ -274,6 +283,19 @@ def test_output_is_sorted_and_repeatable() -> None:
     assert run(accounts=accounts, contacts=contacts, surveys=surveys, tickets=tickets) == rows
 
 
+def test_simultaneous_tickets_count_the_same_whatever_their_order() -> None:
+    # two tickets of one contact created at the same instant, one closed, one still open: which
+    # one "follows" the other used to depend on the order the records arrived in
+    contacts = [contact("c0", "a0")]
+    closed = ticket(contact_id="c0", created=T0, close_h=24)
+    still_open = ticket(contact_id="c0", created=T0)
+    first = run(accounts=[account("a0")], contacts=contacts, tickets=[closed, still_open])
+    second = run(accounts=[account("a0")], contacts=contacts, tickets=[still_open, closed])
+    assert first == second
+    assert pick(first, "fcr", "portfolio").n == 1
+    assert pick(first, "recontact_rate", "portfolio").value == 50
+
+
 # ----------------------------------------------------------------------------- generated worlds
 
 ACCOUNT_IDS = ["a0", "a1", "a2", "a3"]
@@ -392,3 +414,125 @@ def test_an_account_equals_the_portfolio_of_its_own_records(world: World, target
             portfolio.n,
             portfolio.margin_of_error,
         )
+
+
+# ------------------------------------------------- generated worlds: lifecycle, deals, activities
+
+BUSINESS_FAMILIES = {"retention", "revenue", "engagement"}
+BUSINESS_KPIS = [d.name for d in CATALOGUE if d.family in BUSINESS_FAMILIES]
+UNBOUNDED_RATES = {"nrr"}
+"""Percentages that may exceed 100 (net revenue retention counts expansion)."""
+_moments = st.datetimes(
+    min_value=datetime(2025, 6, 1), max_value=datetime(2026, 11, 30), timezones=st.just(UTC)
+) | st.datetimes(  # half of them near the period, so that it has data
+    min_value=datetime(2026, 9, 20), max_value=datetime(2026, 11, 10), timezones=st.just(UTC)
+)
+_later = st.timedeltas(min_value=timedelta(hours=1), max_value=timedelta(days=400))
+
+BusinessWorld = tuple[list[Account], list[Contact], list[Deal], list[Activity]]
+
+
+@st.composite
+def business_worlds(draw: st.DrawFn) -> BusinessWorld:
+    accounts = []
+    for id_ in ACCOUNT_IDS:
+        since = draw(st.none() | _moments)
+        gap = draw(st.none() | _later)
+        churned = None if since is None or gap is None else since + gap
+        customer = account(id_, draw(st.sampled_from([None, "smb", "mid"])))
+        accounts.append(
+            customer.model_copy(update={"became_customer_at": since, "churned_at": churned})
+        )
+    contacts = []
+    for id_ in CONTACT_IDS:
+        lead = draw(st.none() | _moments)
+        delay = draw(st.none() | _later)
+        won = None if lead is None or delay is None else lead + delay
+        person = contact(id_, draw(st.sampled_from([None, *ACCOUNT_IDS])))
+        contacts.append(
+            person.model_copy(update={"became_lead_at": lead, "became_customer_at": won})
+        )
+    deals = []
+    for _ in range(draw(st.integers(0, 15))):
+        closed = draw(st.booleans())
+        amount = draw(st.none() | st.decimals(0, 100_000, places=2))
+        deals.append(
+            Deal(
+                source="test",
+                id=f"d{next(_counter)}",
+                created_at=T0 - timedelta(days=500),
+                updated_at=T0,
+                amount=amount,
+                is_closed=closed,
+                is_won=closed and draw(st.booleans()),
+                closed_at=draw(_moments) if closed else None,
+                account_id=draw(st.sampled_from([None, *ACCOUNT_IDS])),
+            )
+        )
+    activities = [
+        Activity(
+            source="test",
+            id=f"x{next(_counter)}",
+            created_at=T0,
+            updated_at=T0,
+            activity_kind=draw(st.sampled_from(list(ActivityKind))),
+            occurred_at=draw(_moments),
+            direction=draw(st.sampled_from([None, "inbound", "outbound"])),
+            account_id=draw(st.sampled_from([None, *ACCOUNT_IDS])),
+            contact_id=draw(st.sampled_from([None, *CONTACT_IDS])),
+        )
+        for _ in range(draw(st.integers(0, 15)))
+    ]
+    return accounts, contacts, deals, activities
+
+
+def compute_business(world: BusinessWorld) -> list[KpiValue]:
+    accounts, contacts, deals, activities = world
+    rows = compute(
+        accounts=accounts,
+        contacts=contacts,
+        deals=deals,
+        activities=activities,
+        period=OCTOBER,
+        as_of=AS_OF,
+    )
+    return [r for r in rows if r.kpi in BUSINESS_KPIS]
+
+
+@settings(max_examples=60, deadline=None)
+@given(business_worlds(), st.randoms())
+def test_lifecycle_revenue_and_engagement_are_bounded_order_free_and_idempotent(
+    world: BusinessWorld, rnd: object
+) -> None:
+    rows = compute_business(world)
+    assert compute_business(world) == rows
+    shuffled = tuple(list(part) for part in world)
+    for part in shuffled:
+        rnd.shuffle(part)  # type: ignore[attr-defined]
+    assert compute_business(shuffled) == rows  # type: ignore[arg-type]
+    for row in rows:
+        if row.n == 0 and row.kpi not in COUNTS:
+            assert row.value is None, row  # an empty denominator is undefined, never 0
+        if row.value is None:
+            continue
+        high = 100 if get(row.kpi).unit in {"%", "score"} else math.inf
+        if row.kpi in UNBOUNDED_RATES:
+            high = math.inf
+        assert 0 <= row.value <= high, row
+    for kpi in BUSINESS_KPIS:
+        assert has(rows, kpi, "portfolio", None)
+
+
+@settings(max_examples=60, deadline=None)
+@given(business_worlds())
+def test_revenue_levels_add_up_to_the_portfolio(world: BusinessWorld) -> None:
+    accounts, contacts, deals, activities = world
+    attributed = [d for d in deals if d.account_id is not None]
+    rows = compute_business((accounts, contacts, attributed, activities))
+    for kpi in ("revenue_won", "avg_ticket_sale"):
+        portfolio = pick(rows, kpi, "portfolio")
+        per_account = [r for r in rows if r.kpi == kpi and r.level == "account"]
+        assert portfolio.n == sum(r.n for r in per_account)
+    revenue = pick(rows, "revenue_won", "portfolio")
+    total = sum(r.value or 0.0 for r in rows if (r.kpi, r.level) == ("revenue_won", "account"))
+    assert (revenue.value or 0.0) == pytest.approx(total, rel=1e-12, abs=1e-9)

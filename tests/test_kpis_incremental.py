@@ -101,3 +101,86 @@ def test_one_account_recompute_equals_a_full_pass(tmp_path: object, change: str)
             np.testing.assert_array_equal(live.table.columns[name].tail_value, tail, err_msg=name)
         assert "frt_median_h" in live.stale
         assert "nps" not in live.stale
+
+
+def test_values_that_vanish_and_appear_follow_a_full_pass(tmp_path: object) -> None:
+    """A company whose contacts lose some records and gain others, in one recompute."""
+    world = synth.generate(seed=5, scale="small", as_of=AS_OF)
+    url = f"sqlite:///{tmp_path}/store.db"
+    setup = HealthSetup(health.load_config(None))
+    with Store.open(url) as store:
+        store.upsert(list(world.records()))
+        live = LiveKpis(store, AUGUST, as_of=AS_OF, config=EngineConfig(), health=setup)
+        members = {c.id: c.account_id for c in world.contacts()}
+        in_august = [
+            s
+            for s in world.surveys()
+            if s.contact_id and AUGUST.start <= s.answered_at < AUGUST.end
+        ]
+        gone = in_august[0]
+        account = gone.account_id or members[gone.contact_id or ""]
+        assert account is not None
+        # every August answer of the company's contacts goes; each contact gets a new one
+        ids = [s.id for s in in_august if members.get(s.contact_id or "") == account]
+        store.mark_deleted("surveys", gone.source, ids, IN_AUGUST)
+        quiet = [c for c in world.contacts() if c.account_id == account]
+        store.upsert(
+            [
+                SurveyResponse(
+                    source=gone.source,
+                    id=f"added-{i}",
+                    created_at=IN_AUGUST,
+                    updated_at=IN_AUGUST,
+                    survey_kind=SurveyKind.CSAT,
+                    score=2,
+                    scale_min=1,
+                    scale_max=5,
+                    answered_at=IN_AUGUST,
+                    contact_id=person.id,
+                )
+                for i, person in enumerate(quiet)
+            ]
+        )
+        result = live.recompute_account(account)
+        _assert_same(live, store, setup)
+        contacts_with_rows = {r.entity_id for r in result.values if r.level == "contact"}
+        assert contacts_with_rows >= {c.id for c in quiet}
+
+
+def test_many_accounts_at_once_equal_a_full_pass(tmp_path: object) -> None:
+    """A batch of changes across companies of different segments, recomputed in one go."""
+    world = synth.generate(seed=5, scale="small", as_of=AS_OF)
+    setup = HealthSetup(health.load_config(None))
+    with Store.open(f"sqlite:///{tmp_path}/store.db") as store:
+        store.upsert(list(world.records()))
+        live = LiveKpis(store, AUGUST, as_of=AS_OF, config=EngineConfig(), health=setup)
+        chosen = [str(a) for a in live.frame.account_ids[2:40:3]]
+        contacts = {c.account_id: c for c in world.contacts() if c.account_id in set(chosen)}
+        added = []
+        for i, account in enumerate(chosen):
+            contact = contacts.get(account)
+            if contact is None:
+                continue
+            added.append(
+                SurveyResponse(
+                    source=contact.source,
+                    id=f"batch-{i}",
+                    created_at=IN_AUGUST,
+                    updated_at=IN_AUGUST,
+                    survey_kind=SurveyKind.NPS,
+                    score=float(i % 11),
+                    scale_min=0,
+                    scale_max=10,
+                    answered_at=IN_AUGUST,
+                    contact_id=contact.id,
+                )
+            )
+        assert len(added) > 5
+        store.upsert(added)
+        result = live.recompute_accounts(chosen)
+        assert result.account_ids == chosen
+        assert {v.entity_id for v in result.values if v.level == "account"} <= set(chosen)
+        assert any(v.level == "segment" for v in result.values)
+        _assert_same(live, store, setup)
+        with pytest.raises(KeyError):
+            live.recompute_accounts(["no-such-company"])

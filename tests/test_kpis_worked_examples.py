@@ -258,6 +258,30 @@ def test_grr_and_nrr_through_the_engine() -> None:
     assert portfolio(rows, "avg_ticket_sale").value == 150
 
 
+def test_grr_of_a_cohort_that_kept_all_its_revenue_is_exactly_100() -> None:
+    # 100 * 5703.07 / 5703.07 is 100.00000000000001 in floating point; GRR cannot exceed 100
+    customer = _account(0, T0 - timedelta(days=500))
+
+    def won(i: int, amount: str, days_before: int) -> Deal:
+        closed = T0 - timedelta(days=days_before)
+        return Deal(
+            source="t",
+            id=f"d{i}",
+            created_at=closed,
+            updated_at=closed,
+            amount=Decimal(amount),
+            is_closed=True,
+            is_won=True,
+            closed_at=closed,
+            account_id="a000",
+        )
+
+    deals = [won(1, "2.68", 100), won(2, "5700.39", 200)]
+    rows = compute(accounts=[customer], contacts=[], deals=deals, period=OCTOBER, as_of=AS_OF)
+    assert portfolio(rows, "grr").value == 100
+    assert portfolio(rows, "nrr").value == pytest.approx(100)
+
+
 def test_conversion_cohort_is_bounded_and_partial_while_maturing() -> None:
     contacts = [
         Contact(

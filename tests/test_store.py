@@ -151,6 +151,23 @@ def test_typed_columns_are_queryable(store: Store) -> None:
     assert Decimal(str(amount)) == Decimal("12345.6789")
 
 
+def test_scans_of_one_shape_read_the_values_they_are_given(store: Store) -> None:
+    # a scan's SQL is compiled once per shape (entity, columns, number of values): the values
+    # of each call must still be the ones used
+    common = {"source": SRC, "created_at": T0, "updated_at": T0}
+    store.upsert([Account(id=f"a{i}", segment=f"s{i}", **common) for i in range(3)])
+
+    def segments(ids: list[str], sources: list[str] | None = None) -> list[str]:
+        rows = store.scan("accounts", ["id", "segment"], where_in=("id", ids), sources=sources)
+        return sorted(row[1] for chunk in rows for row in chunk)
+
+    assert segments(["a0", "a1"]) == ["s0", "s1"]
+    assert segments(["a2", "a1"]) == ["s1", "s2"]
+    assert segments(["a2"], [SRC]) == ["s2"]
+    assert segments(["a2"], ["other"]) == []
+    assert segments([]) == []
+
+
 def test_upsert_updates_in_place_and_keeps_newer(store: Store) -> None:
     store.upsert(one_of_each(version=1))
     assert store.upsert(one_of_each(version=2)) == len(ENTITY_TYPES)

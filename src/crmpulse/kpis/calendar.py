@@ -275,6 +275,28 @@ class BusinessCalendar:
         moved = start.astimezone(UTC) + timedelta(seconds=instant - origin)
         return moved.astimezone(start.tzinfo)
 
+    def cover(self, *moments: npt.ArrayLike) -> None:
+        """Lay out every local year ``moments`` span (UTC epoch seconds; NaN, infinities ignored).
+
+        Business time is counted from the first year laid out, so the last digits of a result
+        can depend on it. Covering a whole data set first makes calls on any part of it give
+        exactly what one call on all of it gives.
+        """
+        lo, hi = math.inf, -math.inf
+        for column in moments:
+            values = np.asarray(column, dtype=np.float64).reshape(-1)
+            if not values.size:
+                continue
+            low, high = float(np.fmin.reduce(values)), float(np.fmax.reduce(values))
+            if not (math.isfinite(low) and math.isfinite(high)):
+                values = values[np.isfinite(values)]
+                if not values.size:
+                    continue
+                low, high = float(values.min()), float(values.max())
+            lo, hi = min(lo, low), max(hi, high)
+        if lo <= hi:
+            self._table_for(lo, hi)
+
     def business_seconds_array(self, start: npt.ArrayLike, end: npt.ArrayLike) -> FloatArray:
         """Business seconds in ``[start, end)`` per pair of UTC epoch seconds (float64).
 

@@ -11,7 +11,7 @@ number of entities. The health score is computed from each account's KPIs over t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +21,7 @@ import numpy as np
 from crmpulse.kpis import health as health_model
 from crmpulse.kpis.catalogue import CATALOGUE
 from crmpulse.kpis.frame import Frame
-from crmpulse.kpis.gcpause import gc_paused, trim_heap
+from crmpulse.kpis.gcpause import WORTH_TRIMMING, gc_paused, trim_heap
 from crmpulse.kpis.groups import Slots, slot_means
 from crmpulse.kpis.measures.base import Column, Context, EngineConfig
 from crmpulse.kpis.measures.engagement import engagement_columns
@@ -33,7 +33,7 @@ from crmpulse.kpis.measures.service import service_columns
 from crmpulse.kpis.measures.surveys import survey_columns
 from crmpulse.kpis.periods import Period, Trailing, Window
 from crmpulse.kpis.table import DEFINED, KpiTable, StoredColumn
-from crmpulse.kpis.values import KpiValue
+from crmpulse.kpis.values import LEVELS, KpiValue, Level
 from crmpulse.model import Account, Activity, Contact, Deal, SurveyResponse, Ticket
 
 Family = Callable[[Context], Iterable[Column]]
@@ -69,6 +69,7 @@ def compute_window(
     cache: dict[Any, Any] | None = None,
     families: set[str] | None = None,
     kpis: set[str] | None = None,
+    levels: Sequence[Level] = LEVELS,
 ) -> KpiTable:
     """Every KPI of the catalogue over ``window`` at every level, as of ``as_of``.
 
@@ -76,7 +77,8 @@ def compute_window(
     ``health`` adds the health score. ``cache`` may be shared between calls on the same frame
     (models fitted for one window end are reused by another window with the same end).
     ``families`` limits the computation to some catalogue families (all by default), ``kpis``
-    lets families skip the work only other KPIs need (the table may still hold more).
+    lets families skip the work only other KPIs need (the table may still hold more), and
+    ``levels`` the work only other levels need (their rows may then be missing).
     """
     config = config or EngineConfig()
     slots = Slots(frame)
@@ -91,7 +93,11 @@ def compute_window(
         config=config,
         cache=shared,
         wanted=None if kpis is None else frozenset(kpis),
+        levels=tuple(levels),
     )
+    # a small frame (one account) leaves nothing worth handing back to the operating system,
+    # and walking a large process's heap to find that out would cost more than its KPIs
+    big = frame.n_records + frame.n_contacts >= WORTH_TRIMMING
     with gc_paused():
         columns: dict[str, StoredColumn] = {}
         for name, family in FAMILIES.items():
@@ -99,7 +105,8 @@ def compute_window(
                 continue
             for column in family(ctx):
                 columns[column.kpi] = StoredColumn.compact(column, slots, DEFINED[column.kpi])
-            trim_heap()
+            if big:
+                trim_heap()
         if analyzer is not None and (families is None or "feedback" in families):
             for column in feedback_columns(ctx, analyzer):
                 columns[column.kpi] = StoredColumn.compact(column, slots, DEFINED[column.kpi])
@@ -128,15 +135,19 @@ def _add_health(table: KpiTable, ctx: Context, setup: HealthSetup, analyzer: Any
             cache=ctx.cache,
             families={_FAMILY_OF[kpi] for kpi in kpis},
             kpis=kpis,
+            # the score reads account values only: pairing records with the portfolio, the
+            # segments and the contacts as well would more than double the work
+            levels=("account",),
         )
     values = {kpi: basis.account_values(kpi) for kpi in kpis}
     segments = [frame.segments[s] if s >= 0 else None for s in frame.account_segment]
     result = health_model.score_accounts(setup.config, segments, values)
     table.health = result
-    size = ctx.slots.size
+    levels: tuple[Level, ...] = ("portfolio", "segment", "account")
+    size = ctx.slots.end_of(levels)
     first, last = ctx.slots.level_range("account")
     scored = ~np.isnan(result.score)
-    pairs = ctx.slots.account_pairs(scored, levels=("portfolio", "segment", "account"))
+    pairs = ctx.slots.account_pairs(scored, levels=levels)
     # an account's mean over itself is its own score: one pass gives every level
     value, n = slot_means(pairs, np.nan_to_num(result.score), size)
     slots = ctx.slots

@@ -1,9 +1,10 @@
 """The columnar view of a CRM the engine computes on.
 
 A :class:`Frame` holds every live record as numpy columns: timestamps as float UTC epoch seconds
-(NaN where missing), amounts as floats, and references to accounts and contacts as integer codes
-(``-1`` where missing or unknown). Accounts and contacts are numbered in id order, which is also the
-order their KPI values come out in.
+(NaN where missing), amounts as floats, references to accounts and contacts as 32-bit integer codes
+(``-1`` where missing or unknown) and kinds as 8-bit codes. Accounts and contacts are numbered in id
+order, which is also the order their KPI values come out in; their ids and the survey comments are
+kept as :mod:`~crmpulse.kpis.strings` columns, not one Python object each.
 
 Two builders give the same frame: :meth:`Frame.from_records` (normalized pydantic records, any
 iterable) and :func:`crmpulse.kpis.loading.load_frame` (straight from the store's typed columns,
@@ -20,19 +21,25 @@ Membership rules live here, once:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from itertools import repeat
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from crmpulse.kpis.strings import Coder, SortedIds, Strings
 from crmpulse.model import Account, Activity, ActivityKind, Contact, Deal, SurveyResponse, Ticket
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
+Codes = npt.NDArray[np.int32]
+"""References to accounts or contacts (a million contacts fit in 32 bits; -1 is none)."""
+Kinds = npt.NDArray[np.int8]
+"""Small enumerations (survey and activity kinds)."""
+Integers = npt.NDArray[np.signedinteger[Any]]
+"""Either of the above, or 64-bit slots."""
 
 SURVEY_KINDS = ("NPS", "CSAT", "CES")
 """Survey kind codes: the index in this tuple."""
@@ -52,23 +59,23 @@ class Tickets:
     created: Floats
     first_response: Floats
     closed: Floats
-    account: Ints
-    contact: Ints
+    account: Codes
+    contact: Codes
 
 
 @dataclass
 class Surveys:
     """Survey answer columns; ``comments`` is loaded only when feedback text is analysed."""
 
-    kind: Ints
+    kind: Kinds
     score: Floats
     scale_min: Floats
     scale_max: Floats
     higher_is_better: Bools
     answered: Floats
-    account: Ints
-    contact: Ints
-    comments: list[str | None] | None = None
+    account: Codes
+    contact: Codes
+    comments: Strings | None = None
 
 
 @dataclass
@@ -80,47 +87,44 @@ class Deals:
     amount: Floats
     is_closed: Bools
     is_won: Bools
-    account: Ints
+    account: Codes
 
 
 @dataclass
 class Activities:
     """Activity columns."""
 
-    kind: Ints
+    kind: Kinds
     occurred: Floats
     inbound: Bools
-    account: Ints
-    contact: Ints
+    account: Codes
+    contact: Codes
 
 
 @dataclass
 class Frame:
     """Every live record of a CRM as columns (see the module docstring for membership)."""
 
-    account_ids: list[str]
+    account_ids: SortedIds
     segments: list[str]
     account_segment: Ints
     account_created: Floats
     account_customer_since: Floats
     account_churned: Floats
-    contact_ids: list[str]
-    contact_account: Ints
+    contact_ids: SortedIds
+    contact_account: Codes
     contact_lead_since: Floats
     contact_customer_since: Floats
     tickets: Tickets
     surveys: Surveys
     deals: Deals
     activities: Activities
-    _account_code: dict[str, int] = field(default_factory=dict, repr=False)
-    _contact_code: dict[str, int] = field(default_factory=dict, repr=False)
 
-    def __post_init__(self) -> None:
-        # builders pass the code books they already have (a million-contact dict is not free)
-        if not self._account_code:
-            self._account_code = {a: i for i, a in enumerate(self.account_ids)}
-        if not self._contact_code:
-            self._contact_code = {c: i for i, c in enumerate(self.contact_ids)}
+    @property
+    def n_records(self) -> int:
+        """Tickets, survey answers, deals and activities together."""
+        parts = (self.tickets.created, self.surveys.kind, self.deals.amount)
+        return sum(len(part) for part in parts) + len(self.activities.kind)
 
     @property
     def n_accounts(self) -> int:
@@ -132,13 +136,13 @@ class Frame:
         """Live contacts."""
         return len(self.contact_ids)
 
-    def account_code(self, account_id: str) -> int:
+    def account_code(self, account_id: str | None) -> int:
         """The code of a live account, ``-1`` if there is none."""
-        return self._account_code.get(account_id, -1)
+        return self.account_ids.code(account_id)
 
-    def contact_code(self, contact_id: str) -> int:
+    def contact_code(self, contact_id: str | None) -> int:
         """The code of a live contact, ``-1`` if there is none."""
-        return self._contact_code.get(contact_id, -1)
+        return self.contact_ids.code(contact_id)
 
     @classmethod
     def from_records(
@@ -155,11 +159,11 @@ class Frame:
         """Build a frame from normalized records (deleted records are left out)."""
         live_accounts = sorted((a for a in accounts if a.deleted_at is None), key=lambda a: a.id)
         live_contacts = sorted((c for c in contacts if c.deleted_at is None), key=lambda c: c.id)
-        builder = CodeBook(
-            [a.id for a in live_accounts],
-            [a.segment for a in live_accounts],
-            [c.id for c in live_contacts],
-            [c.account_id for c in live_contacts],
+        segments, account_segment = segment_codes([a.segment for a in live_accounts])
+        builder = CodeBook(SortedIds(a.id for a in live_accounts))
+        builder.add_contacts(
+            SortedIds(c.id for c in live_contacts),
+            builder.accounts.codes([c.account_id for c in live_contacts]),
         )
         ticket_rows = [t for t in tickets if t.deleted_at is None]
         survey_rows = [s for s in surveys if s.deleted_at is None]
@@ -167,8 +171,8 @@ class Frame:
         activity_rows = [a for a in activities if a.deleted_at is None]
         return cls(
             account_ids=builder.account_ids,
-            segments=builder.segments,
-            account_segment=builder.account_segment,
+            segments=segments,
+            account_segment=account_segment,
             account_created=_times(a.created_at for a in live_accounts),
             account_customer_since=_times(a.became_customer_at for a in live_accounts),
             account_churned=_times(a.churned_at for a in live_accounts),
@@ -183,13 +187,13 @@ class Frame:
                 **builder.owners(ticket_rows),
             ),
             surveys=Surveys(
-                kind=np.array([SURVEY_KINDS.index(s.survey_kind) for s in survey_rows], np.int64),
+                kind=np.array([SURVEY_KINDS.index(s.survey_kind) for s in survey_rows], np.int8),
                 score=np.array([s.score for s in survey_rows], np.float64),
                 scale_min=np.array([s.scale_min for s in survey_rows], np.float64),
                 scale_max=np.array([s.scale_max for s in survey_rows], np.float64),
                 higher_is_better=np.array([s.higher_is_better for s in survey_rows], np.bool_),
                 answered=_times(s.answered_at for s in survey_rows),
-                comments=[s.comment for s in survey_rows] if comments else None,
+                comments=Strings(s.comment for s in survey_rows) if comments else None,
                 **builder.owners(survey_rows),
             ),
             deals=Deals(
@@ -205,7 +209,7 @@ class Frame:
             ),
             activities=Activities(
                 kind=np.array(
-                    [ACTIVITY_KINDS.index(a.activity_kind) for a in activity_rows], np.int64
+                    [ACTIVITY_KINDS.index(a.activity_kind) for a in activity_rows], np.int8
                 ),
                 occurred=_times(a.occurred_at for a in activity_rows),
                 inbound=np.array([a.direction == "inbound" for a in activity_rows], np.bool_),
@@ -214,46 +218,45 @@ class Frame:
         )
 
 
+def segment_codes(account_segments: Sequence[str | None]) -> tuple[list[str], Ints]:
+    """The segment names in order, and each account's segment code (``-1`` for none)."""
+    segments = sorted({s for s in account_segments if s})
+    code = {s: i for i, s in enumerate(segments)}
+    return segments, np.array([code.get(s, -1) if s else -1 for s in account_segments], np.int64)
+
+
 class CodeBook:
-    """Numbers accounts, segments and contacts, and resolves the owners of other records."""
+    """Resolves the account and contact ids of records to codes while a frame is being built.
 
-    def __init__(
-        self,
-        account_ids: Sequence[str],
-        account_segments: Sequence[str | None],
-        contact_ids: Sequence[str],
-        contact_accounts: Sequence[str | None],
-    ) -> None:
-        self.account_ids = list(account_ids)
-        self.segments = sorted({s for s in account_segments if s})
-        segment_code = {s: i for i, s in enumerate(self.segments)}
-        self.account_segment = np.array(
-            [segment_code.get(s, -1) if s else -1 for s in account_segments], np.int64
-        )
-        self.contact_ids = list(contact_ids)
-        self.account_book = {a: i for i, a in enumerate(self.account_ids)}
-        self.contact_book = {c: i for i, c in enumerate(self.contact_ids)}
-        self.contact_account = self.codes(contact_accounts, self.account_book)
+    Its lookups (:class:`~crmpulse.kpis.strings.Coder`) go when the build is over; a frame keeps
+    only the sorted ids.
+    """
 
-    @staticmethod
-    def codes(ids: Sequence[str | None], book: dict[str, int]) -> Ints:
-        """Codes of ``ids`` in ``book`` (``-1`` for ``None`` or unknown ids)."""
-        # map() keeps the per-id work in C; None and "" are not keys, so they give -1
-        lookup: Any = book.get  # ids may be None, which is never a key
-        return np.fromiter(map(lookup, ids, repeat(-1)), np.int64, count=len(ids))
+    def __init__(self, account_ids: SortedIds) -> None:
+        self.account_ids = account_ids
+        self.accounts = Coder(account_ids)
+        self.contact_ids = SortedIds()
+        self.contacts = Coder(self.contact_ids)
+        self.contact_account: Codes = np.empty(0, np.int32)
 
-    def accounts_of(self, account_ids: Sequence[str | None], contacts: Ints | None) -> Ints:
+    def add_contacts(self, contact_ids: SortedIds, contact_account: Codes) -> None:
+        """The contacts, in id order, with the code of each one's account."""
+        self.contact_ids = contact_ids
+        self.contacts = Coder(contact_ids)
+        self.contact_account = contact_account
+
+    def accounts_of(self, account_ids: Sequence[str | None], contacts: Codes | None) -> Codes:
         """Account codes: the own account if given, else the contact's account."""
-        own = self.codes(account_ids, self.account_book)
+        own = self.accounts.codes(account_ids)
         if contacts is None:
             return own
         given = np.fromiter(map(bool, account_ids), np.bool_, count=len(account_ids))
-        inherited = np.append(self.contact_account, -1)[contacts]  # code -1 -> the -1 appended
+        inherited = np.append(self.contact_account, np.int32(-1))[contacts]  # -1 -> the appended
         return np.where(given, own, inherited)
 
-    def owners(self, rows: Sequence[Ticket | SurveyResponse | Activity]) -> dict[str, Ints]:
+    def owners(self, rows: Sequence[Ticket | SurveyResponse | Activity]) -> dict[str, Codes]:
         """``account`` and ``contact`` code columns of records that name both."""
-        contacts = self.codes([r.contact_id for r in rows], self.contact_book)
+        contacts = self.contacts.codes([r.contact_id for r in rows])
         return {
             "account": self.accounts_of([r.account_id for r in rows], contacts),
             "contact": contacts,

@@ -277,6 +277,20 @@ def config_hash(config: HealthConfig) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
+_HASHES: dict[int, tuple[HealthConfig, str]] = {}
+
+
+def _hash_of(config: HealthConfig) -> str:
+    """:func:`config_hash`, once per (frozen) configuration: a one-company recompute scores a
+    company twice, and serializing the model would be a tenth of its arithmetic."""
+    cached = _HASHES.get(id(config))
+    if cached is None or cached[0] is not config:
+        if len(_HASHES) > 64:
+            _HASHES.clear()
+        cached = _HASHES[id(config)] = (config, config_hash(config))
+    return cached[1]
+
+
 # ------------------------------------------------------------------------------------ scoring
 
 
@@ -372,7 +386,7 @@ def score_accounts(
         band[rows] = np.where(defined, names[np.maximum(ranks, 0)], np.array(None, dtype=object))
     return HealthResult(
         version=config.version,
-        config_hash=config_hash(config),
+        config_hash=_hash_of(config),
         models=models,
         model_index=model_index,
         kpis=kpis,

@@ -1,18 +1,20 @@
 """Build a :class:`~crmpulse.kpis.frame.Frame` straight from the store's typed columns.
 
 Rows arrive in chunks of plain tuples (:meth:`crmpulse.store.Store.scan`) and are converted chunk
-by chunk, so peak memory is the numpy columns plus one chunk, not one object per record. The result
-equals :meth:`Frame.from_records` over the same records (a test keeps the two in step).
+by chunk, so peak memory is the numpy columns plus one chunk, not one object per record. Nothing
+read survives as a Python object: ids and comments become :mod:`~crmpulse.kpis.strings` columns,
+and the ``{id: code}`` dicts that resolve references while reading are dropped at the end. The
+result equals :meth:`Frame.from_records` over the same records (a test keeps the two in step).
 """
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 
+from crmpulse.kpis import forked
 from crmpulse.kpis.frame import (
     ACTIVITY_KINDS,
     SURVEY_KINDS,
@@ -23,8 +25,13 @@ from crmpulse.kpis.frame import (
     Frame,
     Surveys,
     Tickets,
+    segment_codes,
 )
-from crmpulse.kpis.gcpause import gc_paused, trim_heap
+from crmpulse.kpis.gcpause import WORTH_TRIMMING, gc_paused, trim_heap
+from crmpulse.kpis.strings import TEXT, Strings, sorted_ids
+
+Columns = dict[str, np.ndarray[Any, Any]]
+Convert = Callable[[Mapping[str, Sequence[Any]]], Columns]
 
 
 class ColumnSource(Protocol):
@@ -48,60 +55,24 @@ def times(values: Sequence[Any]) -> Floats:
     return np.array(values, dtype=np.float64)  # None becomes NaN
 
 
-def _columns(source: ColumnSource, entity: str, names: Sequence[str]) -> dict[str, list[Any]]:
-    """All chunks of a scan, transposed into one Python list per column (small tables)."""
-    out: dict[str, list[Any]] = {name: [] for name in names}
-    for rows in source.scan(entity, names):
-        for name, column in zip(names, zip(*rows, strict=True), strict=True):
-            out[name].extend(column)
-    return out
+def _transposed(rows: Sequence[Sequence[Any]], names: Sequence[str]) -> dict[str, list[Any]]:
+    """One list per column of a chunk of rows."""
+    # a pass per column: zip(*rows) would first pass every row as an argument, four times slower
+    return {name: [row[i] for row in rows] for i, name in enumerate(names)}
 
 
-def _chunked(
-    source: ColumnSource,
-    entity: str,
-    names: Sequence[str],
-    convert: Callable[[Mapping[str, Sequence[Any]]], dict[str, np.ndarray[Any, Any]]],
-) -> dict[str, np.ndarray[Any, Any]]:
-    """Convert a scan chunk by chunk and concatenate the numpy columns."""
-    parts: list[dict[str, np.ndarray[Any, Any]]] = []
+def _chunked(source: ColumnSource, entity: str, names: Sequence[str], convert: Convert) -> Columns:
+    """Convert a scan chunk by chunk, then join the chunks column by column."""
+    parts: list[Columns] = []
     for rows in source.scan(entity, names):
-        columns = dict(zip(names, zip(*rows, strict=True), strict=True))
-        parts.append(convert(columns))
+        parts.append(convert(_transposed(rows, names)))
     if not parts:
-        empty: dict[str, Sequence[Any]] = {name: [] for name in names}
-        return convert(empty)
-    return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
-
-
-_FORKED: dict[str, Callable[[], dict[str, np.ndarray[Any, Any]]]] = {}
-"""The task a forked child runs (a fork copies it; nothing is pickled but the result)."""
-
-
-def _run_forked() -> dict[str, np.ndarray[Any, Any]]:
-    return _FORKED["task"]()
-
-
-def _in_parallel(
-    task: Callable[[], dict[str, np.ndarray[Any, Any]]],
-) -> Callable[[], dict[str, np.ndarray[Any, Any]]]:
-    """Start ``task`` in a forked child now; the returned callable waits for its result.
-
-    Loading is Python-bound (one tuple per row), so the largest table is read by a second
-    process while this one reads the others: two cores, roughly half the wall time.
-    """
-    _FORKED["task"] = task
-    pool = multiprocessing.get_context("fork").Pool(1)
-    pending = pool.apply_async(_run_forked)
-    pool.close()
-
-    def result() -> dict[str, np.ndarray[Any, Any]]:
-        try:
-            return pending.get()
-        finally:
-            pool.join()
-
-    return result
+        return convert({name: [] for name in names})
+    joined: Columns = {}
+    for key in list(parts[0]):
+        # each chunk's piece goes as soon as it is copied: one column extra at most
+        joined[key] = np.concatenate([part.pop(key) for part in parts])
+    return joined
 
 
 def load_frame(
@@ -118,83 +89,17 @@ def load_frame(
     # Millions of short-lived row tuples would trigger cyclic-GC passes over an ever larger
     # heap; none of them can form a cycle.
     with gc_paused():
-        frame = _load(source, comments=comments, opener=opener)
-    trim_heap()
+        frame = _Reader(source, comments=comments).frame(opener)
+    if frame.n_records + frame.n_contacts >= WORTH_TRIMMING:
+        trim_heap()
     return frame
 
 
-def _load(
-    source: ColumnSource, *, comments: bool, opener: Callable[[], ColumnSource] | None
-) -> Frame:
-    accounts = _columns(
-        source, "accounts", ["id", "segment", "created_at", "became_customer_at", "churned_at"]
-    )
-    contacts = _columns(
-        source, "contacts", ["id", "account_id", "became_lead_at", "became_customer_at"]
-    )
-    account_order = np.argsort(np.array(accounts["id"], dtype=object), kind="stable")
-    contact_order = np.argsort(np.array(contacts["id"], dtype=object), kind="stable")
+class _Reader:
+    """The conversions of one load: the code book and one converter per table."""
 
-    def ordered(column: list[Any], order: np.ndarray[Any, Any]) -> list[Any]:
-        return [column[i] for i in order]
-
-    book = CodeBook(
-        ordered(accounts["id"], account_order),
-        ordered(accounts["segment"], account_order),
-        ordered(contacts["id"], contact_order),
-        ordered(contacts["account_id"], contact_order),
-    )
-    account_id, contact_id = book.account_ids, book.contact_ids
-
-    def owners(columns: Mapping[str, Sequence[Any]]) -> dict[str, np.ndarray[Any, Any]]:
-        contact = CodeBook.codes(columns["contact_id"], book.contact_book)
-        return {"account": book.accounts_of(columns["account_id"], contact), "contact": contact}
-
-    def ticket_chunk(c: Mapping[str, Sequence[Any]]) -> dict[str, np.ndarray[Any, Any]]:
-        return {
-            "created": times(c["created_at"]),
-            "first_response": times(c["first_response_at"]),
-            "closed": times(c["closed_at"]),
-            **owners(c),
-        }
-
-    kind_code = {kind: i for i, kind in enumerate(SURVEY_KINDS)}
-    activity_code = {kind: i for i, kind in enumerate(ACTIVITY_KINDS)}
-
-    def survey_chunk(c: Mapping[str, Sequence[Any]]) -> dict[str, np.ndarray[Any, Any]]:
-        out = {
-            "kind": np.array([kind_code[k] for k in c["survey_kind"]], np.int64),
-            "score": np.array(c["score"], np.float64),
-            "scale_min": np.array(c["scale_min"], np.float64),
-            "scale_max": np.array(c["scale_max"], np.float64),
-            "higher_is_better": np.array(c["higher_is_better"], np.bool_),
-            "answered": times(c["answered_at"]),
-            **owners(c),
-        }
-        if comments:
-            out["comments"] = np.array(c["doc.comment"], dtype=object)
-        return out
-
-    def deal_chunk(c: Mapping[str, Sequence[Any]]) -> dict[str, np.ndarray[Any, Any]]:
-        return {
-            "created": times(c["created_at"]),
-            "closed": times(c["closed_at"]),
-            "amount": np.array([np.nan if a is None else a for a in c["amount"]], np.float64),
-            "is_closed": np.array(c["is_closed"], np.bool_),
-            "is_won": np.array(c["is_won"], np.bool_),
-            "account": CodeBook.codes(c["account_id"], book.account_book),
-        }
-
-    def activity_chunk(c: Mapping[str, Sequence[Any]]) -> dict[str, np.ndarray[Any, Any]]:
-        return {
-            "kind": np.array([activity_code[k] for k in c["activity_kind"]], np.int64),
-            "occurred": times(c["occurred_at"]),
-            "inbound": np.array([d == "inbound" for d in c["direction"]], np.bool_),
-            **owners(c),
-        }
-
-    ticket_cols = ["created_at", "first_response_at", "closed_at", "account_id", "contact_id"]
-    survey_cols = [
+    TICKETS = ("created_at", "first_response_at", "closed_at", "account_id", "contact_id")
+    SURVEYS = (
         "survey_kind",
         "score",
         "scale_min",
@@ -203,36 +108,137 @@ def _load(
         "answered_at",
         "account_id",
         "contact_id",
-    ]
-    if comments:
-        survey_cols.append("doc.comment")
-    deal_cols = ["created_at", "closed_at", "amount", "is_closed", "is_won", "account_id"]
-    activity_cols = ["activity_kind", "occurred_at", "direction", "account_id", "contact_id"]
-    if opener is not None and "fork" in multiprocessing.get_all_start_methods():
-        tickets = _in_parallel(lambda: _chunked(opener(), "tickets", ticket_cols, ticket_chunk))
-    else:
-        loaded = _chunked(source, "tickets", ticket_cols, ticket_chunk)
-        tickets = lambda: loaded  # noqa: E731
-    surveys = _chunked(source, "surveys", survey_cols, survey_chunk)
-    survey_comments = surveys.pop("comments", None)
-    return Frame(
-        account_ids=account_id,
-        segments=book.segments,
-        account_segment=book.account_segment,
-        account_created=times(ordered(accounts["created_at"], account_order)),
-        account_customer_since=times(ordered(accounts["became_customer_at"], account_order)),
-        account_churned=times(ordered(accounts["churned_at"], account_order)),
-        contact_ids=contact_id,
-        contact_account=book.contact_account,
-        contact_lead_since=times(ordered(contacts["became_lead_at"], contact_order)),
-        contact_customer_since=times(ordered(contacts["became_customer_at"], contact_order)),
-        tickets=Tickets(**tickets()),
-        surveys=Surveys(
-            **surveys,
-            comments=None if survey_comments is None else list(survey_comments),
-        ),
-        deals=Deals(**_chunked(source, "deals", deal_cols, deal_chunk)),
-        activities=Activities(**_chunked(source, "activities", activity_cols, activity_chunk)),
-        _account_code=book.account_book,
-        _contact_code=book.contact_book,
     )
+    DEALS = ("created_at", "closed_at", "amount", "is_closed", "is_won", "account_id")
+    ACTIVITIES = ("activity_kind", "occurred_at", "direction", "account_id", "contact_id")
+
+    def __init__(self, source: ColumnSource, *, comments: bool) -> None:
+        self.source = source
+        self.comments = comments
+        self.book: CodeBook | None = None
+
+    def frame(self, opener: Callable[[], ColumnSource] | None) -> Frame:
+        accounts = self._accounts()
+        contacts = self._contacts()
+        pending = None
+        if opener is not None and forked.can_fork():
+            pending = forked.start(lambda: _chunked(opener(), "tickets", self.TICKETS, self.ticket))
+        survey_cols = [*self.SURVEYS, "doc.comment"] if self.comments else list(self.SURVEYS)
+        surveys = _chunked(self.source, "surveys", survey_cols, self.survey)
+        survey_comments = surveys.pop("comments", None)
+        deals = _chunked(self.source, "deals", self.DEALS, self.deal)
+        activities = _chunked(self.source, "activities", self.ACTIVITIES, self.activity)
+        # the child has been reading the tickets all along; wait for them last
+        if pending is not None:
+            tickets = pending()
+        else:
+            tickets = _chunked(self.source, "tickets", self.TICKETS, self.ticket)
+        book = self._book
+        return Frame(
+            account_ids=book.account_ids,
+            contact_ids=book.contact_ids,
+            contact_account=book.contact_account,
+            **accounts,
+            **contacts,
+            tickets=Tickets(**tickets),
+            surveys=Surveys(
+                **surveys,
+                comments=None if survey_comments is None else Strings(survey_comments),
+            ),
+            deals=Deals(**deals),
+            activities=Activities(**activities),
+        )
+
+    @property
+    def _book(self) -> CodeBook:
+        assert self.book is not None, "accounts are read first"
+        return self.book
+
+    def _accounts(self) -> dict[str, Any]:
+        names = ["id", "segment", "created_at", "became_customer_at", "churned_at"]
+        columns: dict[str, list[Any]] = {name: [] for name in names}
+        for rows in self.source.scan("accounts", names):
+            for name, column in _transposed(rows, names).items():
+                columns[name].extend(column)
+        ids, order = sorted_ids(columns.pop("id"))
+        self.book = CodeBook(ids)
+        segments, account_segment = segment_codes([columns["segment"][i] for i in order])
+        return {
+            "segments": segments,
+            "account_segment": account_segment,
+            "account_created": times(columns["created_at"])[order],
+            "account_customer_since": times(columns["became_customer_at"])[order],
+            "account_churned": times(columns["churned_at"])[order],
+        }
+
+    def _contacts(self) -> dict[str, Any]:
+        book = self._book
+
+        def contact(c: Mapping[str, Sequence[Any]]) -> Columns:
+            return {
+                "id": np.array(c["id"], dtype=TEXT),
+                "account": book.accounts.codes(c["account_id"]),
+                "lead_since": times(c["became_lead_at"]),
+                "customer_since": times(c["became_customer_at"]),
+            }
+
+        names = ["id", "account_id", "became_lead_at", "became_customer_at"]
+        columns = _chunked(self.source, "contacts", names, contact)
+        ids, order = sorted_ids(columns.pop("id"))
+        book.add_contacts(ids, columns.pop("account")[order])
+        return {
+            "contact_lead_since": columns.pop("lead_since")[order],
+            "contact_customer_since": columns.pop("customer_since")[order],
+        }
+
+    def owners(self, columns: Mapping[str, Sequence[Any]]) -> Columns:
+        """``account`` and ``contact`` codes of a chunk of records that name both."""
+        book = self._book
+        contact = book.contacts.codes(columns["contact_id"])
+        return {"account": book.accounts_of(columns["account_id"], contact), "contact": contact}
+
+    def ticket(self, c: Mapping[str, Sequence[Any]]) -> Columns:
+        """One chunk of tickets."""
+        return {
+            "created": times(c["created_at"]),
+            "first_response": times(c["first_response_at"]),
+            "closed": times(c["closed_at"]),
+            **self.owners(c),
+        }
+
+    def survey(self, c: Mapping[str, Sequence[Any]]) -> Columns:
+        """One chunk of survey answers."""
+        code = {kind: i for i, kind in enumerate(SURVEY_KINDS)}
+        out: Columns = {
+            "kind": np.array([code[k] for k in c["survey_kind"]], np.int8),
+            "score": np.array(c["score"], np.float64),
+            "scale_min": np.array(c["scale_min"], np.float64),
+            "scale_max": np.array(c["scale_max"], np.float64),
+            "higher_is_better": np.array(c["higher_is_better"], np.bool_),
+            "answered": times(c["answered_at"]),
+            **self.owners(c),
+        }
+        if self.comments:
+            out["comments"] = np.array(c["doc.comment"], dtype=TEXT)
+        return out
+
+    def deal(self, c: Mapping[str, Sequence[Any]]) -> Columns:
+        """One chunk of deals."""
+        return {
+            "created": times(c["created_at"]),
+            "closed": times(c["closed_at"]),
+            "amount": np.array([np.nan if a is None else a for a in c["amount"]], np.float64),
+            "is_closed": np.array(c["is_closed"], np.bool_),
+            "is_won": np.array(c["is_won"], np.bool_),
+            "account": self._book.accounts.codes(c["account_id"]),
+        }
+
+    def activity(self, c: Mapping[str, Sequence[Any]]) -> Columns:
+        """One chunk of activities."""
+        code = {kind: i for i, kind in enumerate(ACTIVITY_KINDS)}
+        return {
+            "kind": np.array([code[k] for k in c["activity_kind"]], np.int8),
+            "occurred": times(c["occurred_at"]),
+            "inbound": np.array([d == "inbound" for d in c["direction"]], np.bool_),
+            **self.owners(c),
+        }

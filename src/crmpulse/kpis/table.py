@@ -66,11 +66,13 @@ class StoredColumn:
     def compact(cls, column: Column, slots: Slots, levels: Sequence[Level]) -> StoredColumn:
         """Keep the slots of the levels the KPI exists at; contacts only where they have a row."""
         moe = column.margin_of_error
+        if len(column.value) < slots.end_of(levels):
+            raise ValueError(f"{column.kpi}: a column must reach the last slot of its levels")
         if "contact" in levels:
             dense = slots.contact_offset
             tail = dense + np.flatnonzero(column.present[dense:])
         else:
-            dense = max(slots.level_range(level)[1] for level in levels)
+            dense = slots.end_of(levels)
             tail = np.empty(0, np.int64)
         return cls(
             kpi=column.kpi,
@@ -132,6 +134,59 @@ class StoredColumn:
         if self.tail_margin is not None:
             moe = cell.margin_of_error
             self.tail_margin[index] = np.nan if moe is None else moe
+
+    def find(self, slots: Ints) -> tuple[Ints, Bools]:
+        """Where tail ``slots`` are (or would go) in the tail, and which of them are there."""
+        index = self.tail_slot.searchsorted(slots)
+        found = np.zeros(len(slots), np.bool_)
+        inside = index < len(self.tail_slot)
+        found[inside] = self.tail_slot[index[inside]] == slots[inside]
+        return index, found
+
+    def copy_tail(self, targets: Ints, source: StoredColumn, origins: Ints) -> None:
+        """Set the distinct tail slots ``targets`` to ``source``'s cells at ``origins``.
+
+        What :meth:`put` does one slot at a time, for a company's contacts at once: rows are
+        overwritten in place, and the tail arrays are rebuilt once when rows appear or vanish.
+        """
+        at, here = self.find(targets)
+        at_source, there = source.find(origins)
+        taken = at_source[there]
+        margin = np.full(len(taken), np.nan)
+        if source.tail_margin is not None:
+            margin = source.tail_margin[taken]
+        if np.array_equal(here, there):
+            self.tail_value[at[here]] = source.tail_value[taken]
+            self.tail_n[at[here]] = source.tail_n[taken]
+            if self.tail_margin is not None:
+                self.tail_margin[at[here]] = margin
+            return
+        keep = np.ones(len(self.tail_slot), np.bool_)
+        keep[at[here]] = False
+        slot = np.concatenate([self.tail_slot[keep], targets[there]])
+        order = np.argsort(slot, kind="stable")
+        self.tail_slot = slot[order]
+        self.tail_value = np.concatenate([self.tail_value[keep], source.tail_value[taken]])[order]
+        self.tail_n = np.concatenate([self.tail_n[keep], source.tail_n[taken]])[order]
+        if self.tail_margin is not None:
+            self.tail_margin = np.concatenate([self.tail_margin[keep], margin])[order]
+
+    def tail_rows(self, slots: Ints) -> list[tuple[int, Cell]]:
+        """The cells of the tail ``slots`` that have a row, in the order given."""
+        at, found = self.find(slots)
+        margin = self.tail_margin
+        return [
+            (
+                int(slots[i]),
+                Cell(
+                    float(self.tail_value[at[i]]),
+                    int(self.tail_n[at[i]]),
+                    True,
+                    None if margin is None else float(margin[at[i]]),
+                ),
+            )
+            for i in np.flatnonzero(found).tolist()
+        ]
 
     def _insert(self, index: int, slot: int) -> None:
         self.tail_slot = np.insert(self.tail_slot, index, slot)
@@ -200,6 +255,15 @@ class KpiTable:
             return None if code < 0 else self.slots.account_offset + code
         code = frame.contact_code(entity_id or "")
         return None if code < 0 else self.slots.contact_offset + code
+
+    def rows_at(self, kpi: str, slots: Ints) -> list[KpiValue]:
+        """The rows of ``kpi`` at the contact ``slots`` that have one, in the order given."""
+        column = self.columns.get(kpi)
+        if column is None or "contact" not in DEFINED[kpi] or not len(slots):
+            return []
+        return [
+            self._row(column, slot, cell, explain=True) for slot, cell in column.tail_rows(slots)
+        ]
 
     def row_at(self, kpi: str, slot: int) -> KpiValue | None:
         """The row of ``kpi`` at ``slot``, if it has one."""

@@ -12,6 +12,7 @@ converts quickly:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -28,6 +29,7 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
+from sqlalchemy.dialects import sqlite
 
 from crmpulse.store.records import entity_table
 from crmpulse.store.types import UtcDateTime
@@ -35,9 +37,8 @@ from crmpulse.store.types import UtcDateTime
 Row = Sequence[Any]
 
 
-def _expression(conn: Connection, entity: str, name: str) -> ColumnElement[Any]:
+def _expression(postgres: bool, entity: str, name: str) -> ColumnElement[Any]:
     table = entity_table(entity)
-    postgres = conn.dialect.name == "postgresql"
     if name.startswith("doc."):
         key = name.removeprefix("doc.")
         if postgres:
@@ -51,6 +52,27 @@ def _expression(conn: Connection, entity: str, name: str) -> ColumnElement[Any]:
     if name in {"amount", "score"}:
         return cast(column, Float)
     return column
+
+
+def _query(
+    postgres: bool,
+    entity: str,
+    columns: Sequence[str],
+    where_in: tuple[str, Sequence[Any]] | None,
+    sources: Sequence[Any] | None,
+) -> Select[Any]:
+    table = entity_table(entity)
+    # no ORDER BY: readers are order-independent, and without it SQLite may answer from a
+    # covering index instead of reading every row's JSON document
+    query = select(*(_expression(postgres, entity, name) for name in columns)).where(
+        table.c.deleted_at.is_(None)
+    )
+    if where_in is not None:
+        name, values = where_in
+        query = query.where(table.c[name].in_(list(values)))
+    if sources is not None:
+        query = query.where(table.c.source.in_(list(sources)))
+    return query
 
 
 def scan(
@@ -67,36 +89,79 @@ def scan(
     ``where_in=(column, values)`` restricts the scan to rows whose column is one of ``values``;
     with ``sources`` as well, an ``id`` lookup uses the primary key ``(source, id)``.
     """
-    table = entity_table(entity)
-    # no ORDER BY: readers are order-independent, and without it SQLite may answer from a
-    # covering index instead of reading every row's JSON document
-    query = select(*(_expression(conn, entity, name) for name in columns)).where(
-        table.c.deleted_at.is_(None)
-    )
-    if where_in is not None:
-        name, values = where_in
-        if not values:
-            return
-        query = query.where(table.c[name].in_(list(values)))
-    if sources is not None:
-        query = query.where(table.c.source.in_(list(sources)))
-    if conn.dialect.name == "sqlite":
-        yield from _sqlite_rows(conn, query, chunk)
+    if where_in is not None and not where_in[1]:
         return
-    result = conn.execute(query)
+    if conn.dialect.name == "sqlite":
+        yield from _sqlite_rows(conn, entity, columns, where_in, sources, chunk)
+        return
+    result = conn.execute(_query(True, entity, columns, where_in, sources))
     while rows := result.fetchmany(chunk):
         yield list(rows)
 
 
-def _sqlite_rows(conn: Connection, query: Select[Any], chunk: int) -> Iterator[list[Row]]:
+def _sqlite_rows(
+    conn: Connection,
+    entity: str,
+    columns: Sequence[str],
+    where_in: tuple[str, Sequence[str]] | None,
+    sources: Sequence[str] | None,
+    chunk: int,
+) -> Iterator[list[Row]]:
     """The query on the driver's own cursor: plain tuples, no per-row result processing."""
-    compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
-    names = compiled.positiontup or []
-    params = [compiled.params[name] for name in names]
+    values = [] if where_in is None else list(where_in[1])
+    if values:
+        # IN lists are padded with their last value (same rows) to a power of two, at least 8,
+        # so a few statement shapes serve every length
+        values += values[-1:] * (max(8, 1 << (len(values) - 1).bit_length()) - len(values))
+    named = None if sources is None else list(sources)
+    sql, plan = _sqlite_plan(
+        entity,
+        tuple(columns),
+        None if where_in is None else where_in[0],
+        len(values),
+        None if named is None else len(named),
+    )
+    inputs = {"value": values, "source": named or []}
+    params = [inputs[kind][at] if kind in inputs else at for kind, at in plan]
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(str(compiled), params)
+        cursor.execute(sql, params)
         while rows := cursor.fetchmany(chunk):
             yield rows
     finally:
         cursor.close()
+
+
+@functools.lru_cache(maxsize=1024)
+def _sqlite_plan(
+    entity: str, columns: tuple[str, ...], where: str | None, values: int, sources: int | None
+) -> tuple[str, tuple[tuple[str, Any], ...]]:
+    """The SQL of one shape of scan, and where each of its parameters comes from.
+
+    Building and compiling the statement costs more than running an indexed lookup, and a
+    one-account read runs ten of them; a shape (entity, columns, how many values) is compiled
+    once. Placeholders are traced back through marker values: ``("value", i)`` is the i-th
+    value of ``where_in``, ``("source", i)`` the i-th source, anything else a constant.
+    """
+    markers = {f"\0value{i}": ("value", i) for i in range(values)}
+    markers |= {f"\0source{i}": ("source", i) for i in range(sources or 0)}
+    query = _query(
+        False,
+        entity,
+        columns,
+        None if where is None else (where, [f"\0value{i}" for i in range(values)]),
+        None if sources is None else [f"\0source{i}" for i in range(sources)],
+    )
+    compiled = query.compile(dialect=_SQLITE, compile_kwargs={"render_postcompile": True})
+    plan = []
+    for name in compiled.positiontup or []:
+        value = compiled.params[name]
+        plan.append(
+            markers.get(value, ("constant", value))
+            if isinstance(value, str)
+            else ("constant", value)
+        )
+    return str(compiled), tuple(plan)
+
+
+_SQLITE = sqlite.dialect()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -11,6 +11,7 @@ import structlog
 from crmpulse.kpis.calendar import BusinessCalendar, CalendarConfig
 from crmpulse.kpis.frame import Bools, Floats, Frame
 from crmpulse.kpis.groups import Slots
+from crmpulse.kpis.values import LEVELS, Level
 
 log = structlog.get_logger("crmpulse.kpis")
 
@@ -62,10 +63,17 @@ class Context:
     cache: dict[Any, Any] = field(default_factory=dict, compare=False)
     wanted: frozenset[str] | None = None
     """The KPIs asked for (``None``: all); a family may skip work no wanted KPI needs."""
+    levels: tuple[Level, ...] = LEVELS
+    """The levels whose values are asked for; the families that pair every record with every
+    level leave the others out (their rows are then empty, not wrong: read only these)."""
 
     def wants(self, *kpis: str) -> bool:
         """Whether any of ``kpis`` is asked for."""
         return self.wanted is None or any(k in self.wanted for k in kpis)
+
+    def at(self, levels: Sequence[Level] = LEVELS) -> tuple[Level, ...]:
+        """Those of ``levels`` that are asked for."""
+        return tuple(level for level in levels if level in self.levels)
 
     @property
     def days(self) -> float:

@@ -14,29 +14,32 @@ from __future__ import annotations
 import numpy as np
 
 from crmpulse.kpis.frame import ACTIVITY_KINDS, Floats
-from crmpulse.kpis.groups import slot_means
+from crmpulse.kpis.groups import order_by, slot_means
 from crmpulse.kpis.measures.base import Column, Context
 from crmpulse.kpis.measures.retention import active_at
+from crmpulse.kpis.values import Level
 
 
 def engagement_columns(ctx: Context) -> list[Column]:
     """``engagement_score`` for active customers, their segments and the portfolio."""
     f = ctx.frame
     a = f.activities
-    size = ctx.slots.size
+    levels: tuple[Level, ...] = ("portfolio", "segment", "account")
+    size = ctx.slots.end_of(levels)
     weights = np.array([ctx.config.engagement_weights.get(k, 0.0) for k in ACTIVITY_KINDS])
     points = weights[a.kind] if len(a.kind) else np.empty(0)
     points = np.where(a.inbound, points * ctx.config.inbound_factor, points)
     counted = ctx.within(a.occurred) & (a.account >= 0)
     account_points: Floats = np.zeros(f.n_accounts)
     if counted.any():
-        order = np.lexsort((points[counted], a.account[counted]))
+        account, earned = a.account[counted], points[counted]
+        order = order_by(account, earned)
         account_points = np.bincount(
-            a.account[counted][order], weights=points[counted][order], minlength=f.n_accounts
+            account[order], weights=earned[order], minlength=f.n_accounts
         ).astype(np.float64)
     target = ctx.config.engagement_target * ctx.days / 30.0
     score = 100 * np.minimum(1.0, account_points / target)
     active = active_at(ctx, ctx.end)
-    pairs = ctx.slots.account_pairs(active, levels=("portfolio", "segment", "account"))
+    pairs = ctx.slots.account_pairs(active, levels=levels)
     value, n = slot_means(pairs, score, size)
     return [Column.of("engagement_score", value, n)]

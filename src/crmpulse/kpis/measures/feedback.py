@@ -19,13 +19,11 @@ from crmpulse.kpis.measures.base import Column, Context
 
 def _analyses(ctx: Context, analyzer: Any) -> tuple[np.ndarray, list[Any]]:
     s = ctx.frame.surveys
-    comments = s.comments or []
-    in_window = ctx.within(s.answered)
-    index = np.array(
-        [i for i in np.flatnonzero(in_window) if (comments[i] or "").strip()],
-        np.int64,
-    )
-    return index, analyzer.analyze_many([comments[i] for i in index])
+    candidates = np.flatnonzero(ctx.within(s.answered))
+    texts = [] if s.comments is None else s.comments.take(candidates)
+    kept = [i for i, text in enumerate(texts) if (text or "").strip()]
+    index = candidates[np.array(kept, np.int64)]
+    return index, analyzer.analyze_many([texts[i] for i in kept])
 
 
 def feedback_columns(ctx: Context, analyzer: Any) -> list[Column]:
@@ -36,12 +34,10 @@ def feedback_columns(ctx: Context, analyzer: Any) -> list[Column]:
     ctx.cache[("feedback", ctx.label)] = (index, analyses)
     mask = np.zeros(len(s.kind), np.bool_)
     mask[index] = True
-    compound = np.zeros(len(s.kind))
-    negative = np.zeros(len(s.kind))
-    for i, analysis in zip(index, analyses, strict=True):
-        compound[i] = analysis.compound
-        negative[i] = analysis.label == "negative"
-    pairs = ctx.slots.pairs(s.account, s.contact, mask=mask)
+    # ``index`` ascends, so the i-th analysis is the i-th answer the mask selects
+    compound = np.array([analysis.compound for analysis in analyses], np.float64)
+    negative = np.array([analysis.label == "negative" for analysis in analyses], np.float64)
+    pairs = ctx.slots.pairs(s.account, s.contact, mask=mask, local=True, levels=ctx.at())
     mean, n = slot_means(pairs, compound, size)
     sentiment = 100 * mean
     share = ratio(sums(pairs, negative, size), n)

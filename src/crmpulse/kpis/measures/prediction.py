@@ -17,6 +17,8 @@ repeat buyer) the values are undefined rather than guessed.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import structlog
 
@@ -92,10 +94,13 @@ def _discounted_purchases(
 ) -> Floats:
     """Sum over the next months of expected purchases in month i / (1 + discount)^i."""
     month = _MONTH_DAYS / _WEEK_DAYS
+    months = ctx.config.prediction_horizon_months
+    # every horizon at once (one row each): the same numbers as one call per month, in one pass
+    horizons = np.array([i * month for i in range(1, months + 1)])[:, None]
+    expected = prediction.bgnbd_expected_purchases(bg, horizons, frequency, recency, age)
     total = np.zeros(len(frequency))
     before = np.zeros(len(frequency))
-    for i in range(1, ctx.config.prediction_horizon_months + 1):
-        by_now = prediction.bgnbd_expected_purchases(bg, i * month, frequency, recency, age)
+    for i, by_now in enumerate(expected.reshape(months, len(frequency)), start=1):
         total += (by_now - before) / (1 + ctx.config.discount_rate_monthly) ** i
         before = by_now
     return total
@@ -132,11 +137,10 @@ def _compress(frequency: Floats, recency: Floats, age: Floats) -> tuple[Floats, 
     return unique, counts.astype(np.float64)
 
 
-def prediction_columns(ctx: Context) -> list[Column]:
+def prediction_columns(ctx: Context) -> Iterator[Column]:
     """``churn_risk``, ``expected_value_12m`` and ``projected_retention_12m``."""
     f = ctx.frame
-    size = ctx.slots.size
-    columns: list[Column] = []
+    size = ctx.slots.end_of(_LEVELS)
     fitted = _fit(ctx)
     not_churned = ~(f.account_churned < ctx.end)
     risk = np.full(f.n_accounts, np.nan)
@@ -149,21 +153,21 @@ def prediction_columns(ctx: Context) -> list[Column]:
     pairs = ctx.slots.account_pairs(modelled, levels=_LEVELS)
     for name, per_account in (("churn_risk", risk), ("expected_value_12m", value)):
         mean, n = slot_means(pairs, np.nan_to_num(per_account), size)
-        columns.append(Column.of(name, mean, n))
-    columns.append(_projected_retention(ctx))
-    return columns
+        yield Column.of(name, mean, n)
+    yield _projected_retention(ctx)
 
 
 def _projected_retention(ctx: Context) -> Column:
     f = ctx.frame
-    size = ctx.slots.size
+    levels: tuple[Level, ...] = ("portfolio", "segment")
+    size = ctx.slots.end_of(levels)
     since = f.account_customer_since
     customer = since < ctx.end
     ended = np.where(f.account_churned < ctx.end, f.account_churned, ctx.end)
     tenure = np.floor((ended - since) / (_MONTH_DAYS * DAY))
     churned = customer & (f.account_churned < ctx.end)
     active = active_at(ctx, ctx.end)
-    pairs = ctx.slots.account_pairs(active, levels=("portfolio", "segment"))
+    pairs = ctx.slots.account_pairs(active, levels=levels)
     n = counts(pairs, size)
     value = np.full(size, np.nan)
 

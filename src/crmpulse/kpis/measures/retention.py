@@ -14,10 +14,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from crmpulse.kpis.frame import Bools, Floats
-from crmpulse.kpis.groups import counts, ratio, sums
+from crmpulse.kpis.groups import counts, order_by, ratio, sums
 from crmpulse.kpis.measures.base import DAY, Column, Context
 from crmpulse.kpis.values import Level
 
@@ -38,17 +40,19 @@ def account_revenue(ctx: Context, moment: float) -> Floats:
     window = ctx.config.revenue_window_days * DAY
     won = d.is_won & (d.closed >= moment - window) & (d.closed < moment) & (d.account >= 0)
     won &= ~np.isnan(d.amount)
-    order = np.lexsort((d.amount[won], d.account[won]))
+    account, amount = d.account[won], d.amount[won]
+    # summed per account in ascending order: the same total whatever order deals arrive in
+    order = order_by(account, amount)
     revenue: Floats = np.bincount(
-        d.account[won][order], weights=d.amount[won][order], minlength=ctx.frame.n_accounts
+        account[order], weights=amount[order], minlength=ctx.frame.n_accounts
     ).astype(np.float64)
     return revenue
 
 
-def retention_columns(ctx: Context) -> list[Column]:
-    """Retention, churn, early churn, active customers, GRR and NRR."""
+def retention_columns(ctx: Context) -> Iterator[Column]:
+    """Retention, churn, early churn, active customers, GRR and NRR, one at a time."""
     f = ctx.frame
-    size = ctx.slots.size
+    size = ctx.slots.end_of(LEVELS)
     start_active = (f.account_customer_since < ctx.start) & ~(f.account_churned < ctx.start)
     end_active = active_at(ctx, ctx.end)
     still = start_active & ~(f.account_churned < ctx.end)
@@ -61,16 +65,12 @@ def retention_columns(ctx: Context) -> list[Column]:
 
     cohort = tally(start_active)
     kept = tally(still)
-    present = _aggregates(ctx)
-    columns = [
-        Column.of("customers_active", tally(end_active), tally(end_active), present=present),
-        Column.of("retention_rate", ratio(kept, cohort), cohort, present=present),
-        Column.of("churn_rate", ratio(cohort - kept, cohort), cohort, present=present),
-    ]
+    present = _aggregates(ctx, size)
+    yield Column.of("customers_active", tally(end_active), tally(end_active), present=present)
+    yield Column.of("retention_rate", ratio(kept, cohort), cohort, present=present)
+    yield Column.of("churn_rate", ratio(cohort - kept, cohort), cohort, present=present)
     won_n = tally(won)
-    columns.append(
-        Column.of("early_churn_rate", ratio(tally(lost_won), won_n), won_n, present=present)
-    )
+    yield Column.of("early_churn_rate", ratio(tally(lost_won), won_n), won_n, present=present)
 
     start_revenue = account_revenue(ctx, ctx.start)
     end_revenue = np.where(f.account_churned < ctx.end, 0.0, account_revenue(ctx, ctx.end))
@@ -80,14 +80,15 @@ def retention_columns(ctx: Context) -> list[Column]:
     kept_sum = sums(pairs, np.minimum(start_revenue, end_revenue), size)
     end_sum = sums(pairs, end_revenue, size)
     base_n = counts(pairs, size)
-    columns.append(Column.of("grr", ratio(kept_sum, base_sum), base_n, present=present))
-    columns.append(Column.of("nrr", ratio(end_sum, base_sum), base_n, present=present))
-    return columns
+    # at most 100 by construction; 100 * x / x can round to 100.00000000000001
+    grr = np.minimum(ratio(kept_sum, base_sum), 100.0)
+    yield Column.of("grr", grr, base_n, present=present)
+    yield Column.of("nrr", ratio(end_sum, base_sum), base_n, present=present)
 
 
-def _aggregates(ctx: Context) -> Bools:
+def _aggregates(ctx: Context, size: int) -> Bools:
     """Rows for the portfolio and every segment, even without customers (then undefined)."""
-    shown = np.zeros(ctx.slots.size, np.bool_)
+    shown = np.zeros(size, np.bool_)
     first, last = ctx.slots.level_range("segment")
     shown[first:last] = True
     shown[0] = True

@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from crmpulse.kpis.frame import Floats
@@ -24,45 +26,40 @@ from crmpulse.kpis.measures.retention import account_revenue, active_at
 from crmpulse.kpis.values import Level
 
 _MONTH_DAYS = 365.25 / 12
+_CUSTOMER_LEVELS: tuple[Level, ...] = ("portfolio", "segment", "account")
 
 
-def revenue_columns(ctx: Context) -> list[Column]:
+def revenue_columns(ctx: Context) -> Iterator[Column]:
     """Revenue won, average tickets, conversion and LTV for every slot of the window."""
-    f = ctx.frame
-    d = f.deals
-    size = ctx.slots.size
+    d = ctx.frame.deals
+    size = ctx.slots.end_of(_CUSTOMER_LEVELS)
     sold = d.is_won & ctx.within(d.closed) & ~np.isnan(d.amount)
-    pairs = ctx.slots.pairs(d.account, None, mask=sold, levels=("portfolio", "segment", "account"))
+    pairs = ctx.slots.pairs(d.account, None, mask=sold, levels=_CUSTOMER_LEVELS)
     revenue = sums(pairs, d.amount, size)
     sales = counts(pairs, size)
-    columns = [
-        Column.of("revenue_won", np.where(sales > 0, revenue, np.nan), sales),
-        Column.of("avg_ticket_sale", ratio(revenue, sales, 1.0), sales),
-    ]
+    yield Column.of("revenue_won", np.where(sales > 0, revenue, np.nan), sales)
+    yield Column.of("avg_ticket_sale", ratio(revenue, sales, 1.0), sales)
+    del pairs, revenue, sales
     attributed = sold & (d.account >= 0)
-    customer_pairs = ctx.slots.pairs(
-        d.account, None, mask=attributed, levels=("portfolio", "segment")
-    )
+    aggregates: tuple[Level, ...] = ("portfolio", "segment")
+    customer_pairs = ctx.slots.pairs(d.account, None, mask=attributed, levels=aggregates)
+    size = ctx.slots.end_of(aggregates)
     customers = distinct_counts(customer_pairs, d.account, size)
     customer_revenue = sums(customer_pairs, d.amount, size)
-    columns.append(
-        Column.of("avg_ticket_customer", ratio(customer_revenue, customers, 1.0), customers)
-    )
-    columns.append(_conversion(ctx))
-    columns.append(_ltv(ctx))
-    return columns
+    yield Column.of("avg_ticket_customer", ratio(customer_revenue, customers, 1.0), customers)
+    del customer_pairs, customers, customer_revenue
+    yield _conversion(ctx)
+    yield _ltv(ctx)
 
 
 def _conversion(ctx: Context) -> Column:
     f = ctx.frame
-    size = ctx.slots.size
+    size = ctx.slots.end_of(_CUSTOMER_LEVELS)
     leads = ctx.within(f.contact_lead_since)
     delay = f.contact_customer_since - f.contact_lead_since
     window = ctx.config.conversion_days * DAY
     converted = (delay >= 0) & (delay <= window) & (f.contact_customer_since <= ctx.as_of)
-    pairs = ctx.slots.pairs(
-        f.contact_account, None, mask=leads, levels=("portfolio", "segment", "account")
-    )
+    pairs = ctx.slots.pairs(f.contact_account, None, mask=leads, levels=_CUSTOMER_LEVELS)
     n = counts(pairs, size)
     hits: Floats = np.bincount(
         pairs.slot, weights=converted[pairs.record].astype(np.float64), minlength=size
@@ -73,8 +70,8 @@ def _conversion(ctx: Context) -> Column:
 
 def _ltv(ctx: Context) -> Column:
     f = ctx.frame
-    size = ctx.slots.size
     slots = ctx.slots
+    size = slots.end_of(_CUSTOMER_LEVELS)
     window_days = ctx.config.revenue_window_days
     months = window_days / _MONTH_DAYS
     revenue = account_revenue(ctx, ctx.end)

@@ -28,22 +28,20 @@ from crmpulse.kpis.surveys import (
 NPS, CSAT, CES = 0, 1, 2
 
 
-def _classify(ctx: Context, mask: np.ndarray) -> tuple[Floats, Floats, Floats, Floats]:
-    """Per answer: NPS bucket, CSAT value (NaN invalid), satisfied flag, CES value (NaN invalid)."""
+def _classify(ctx: Context, rows: np.ndarray) -> tuple[Floats, Floats, Floats, Floats]:
+    """Per answer in ``rows``: NPS bucket, CSAT value (NaN invalid), satisfied flag, CES value."""
     s = ctx.frame.surveys
-    rows = np.stack(
-        [
-            s.kind[mask],
-            s.score[mask],
-            s.scale_min[mask],
-            s.scale_max[mask],
-            s.higher_is_better[mask],
-        ]
-    ).T
     if len(rows) == 0:
         empty = np.empty(0)
         return empty, empty, empty, empty
-    classes, inverse = np.unique(rows, axis=0, return_inverse=True)
+    columns = (s.kind, s.score, s.scale_min, s.scale_max, s.higher_is_better)
+    answers = zip(*(column[rows].astype(np.float64).tolist() for column in columns), strict=True)
+    # distinct answers by a dict: np.unique over rows sorts them as opaque bytes, far slower
+    seen: dict[tuple[float, ...], int] = {}
+    inverse = np.fromiter(
+        (seen.setdefault(answer, len(seen)) for answer in answers), np.int64, count=len(rows)
+    )
+    classes = list(seen)
     bucket = np.full(len(classes), np.nan)
     csat_value = np.full(len(classes), np.nan)
     satisfied = np.zeros(len(classes))
@@ -60,7 +58,6 @@ def _classify(ctx: Context, mask: np.ndarray) -> tuple[Floats, Floats, Floats, F
             value = ces_point(score, lo, hi, hib)
             if value is not None:
                 ces_value[i] = value
-    inverse = inverse.ravel()
     return bucket[inverse], csat_value[inverse], satisfied[inverse], ces_value[inverse]
 
 
@@ -69,12 +66,12 @@ def survey_columns(ctx: Context) -> Iterator[Column]:
     s = ctx.frame.surveys
     size = ctx.slots.size
     in_window = ctx.within(s.answered)
-    pairs = ctx.slots.pairs(s.account, s.contact, mask=in_window)
-    total = len(s.kind)
-    bucket, csat_value, satisfied, ces_value = (
-        _spread(part, in_window, total) for part in _classify(ctx, in_window)
-    )
-    kind = np.where(in_window, s.kind, -1)
+    rows = np.flatnonzero(in_window)
+    # answers are numbered among those of the window: per-answer values cost the window only
+    pairs = ctx.slots.pairs(s.account, s.contact, mask=in_window, local=True, levels=ctx.at())
+    del in_window
+    bucket, csat_value, satisfied, ces_value = _classify(ctx, rows)
+    kind = s.kind[rows]
 
     def per_slot(selected: np.ndarray, weights: Floats | None = None) -> Floats:
         if weights is None:
@@ -86,20 +83,22 @@ def survey_columns(ctx: Context) -> Iterator[Column]:
 
     is_nps = kind == NPS
     promoters = per_slot(is_nps & (bucket == PROMOTER))
-    passives = per_slot(is_nps & (bucket == PASSIVE))
     detractors = per_slot(is_nps & (bucket == DETRACTOR))
-    nps_invalid = per_slot(is_nps & (bucket == INVALID))
-    n = promoters + passives + detractors
+    n = promoters + detractors + per_slot(is_nps & (bucket == PASSIVE))  # whole counts: exact
+    touched = (n + per_slot(is_nps & (bucket == INVALID))) > 0
     nps = ratio(promoters - detractors, n)
     share_p = ratio(promoters, n, 1.0)
     share_d = ratio(detractors, n, 1.0)
+    del detractors
     variance = np.maximum(share_p + share_d - (share_p - share_d) ** 2, 0.0)
+    del share_p, share_d
     with np.errstate(invalid="ignore", divide="ignore"):
         margin = Z95 * (100 * np.sqrt(variance / n))
-    touched = (n + nps_invalid) > 0
+    del variance
     yield Column.of("nps", nps, n, present=touched, margin_of_error=margin)
+    del nps, margin
     yield Column.of("recommendation_rate", ratio(promoters, n), n, present=touched)
-    del promoters, passives, detractors, nps_invalid, n, nps, share_p, share_d, variance, margin
+    del promoters, n, touched
 
     is_csat = kind == CSAT
     valid_csat = is_csat & ~np.isnan(csat_value)
@@ -122,9 +121,3 @@ def survey_columns(ctx: Context) -> Iterator[Column]:
     ces_sum = per_slot(valid_ces, ces_value)
     ces_touched = (ces_n + per_slot(is_ces & np.isnan(ces_value))) > 0
     yield Column.of("ces", ratio(ces_sum, ces_n, 1.0), ces_n, present=ces_touched)
-
-
-def _spread(part: Floats, mask: np.ndarray, total: int) -> Floats:
-    out = np.full(total, np.nan)
-    out[mask] = part
-    return out
