@@ -183,6 +183,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "CRMPULSE_SERVER__SYNC_INTERVAL_SECONDS": "86400",
         "CRMPULSE_KPI__PERIOD": "2026-10",
         "CRMPULSE_LOG__LEVEL": "WARNING",
+        **dict(a.split("=", 1) for a in args.env),
     }
     log = (workdir / "serve.log").open("wb")
     server = subprocess.Popen(
@@ -225,7 +226,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         emulator.terminate()
         emulator.wait(timeout=30)
         log.close()
-    inbox = read_inbox(workdir / "serve.db")
+    inbox = read_inbox(workdir / "serve.inbox.db")  # on SQLite the inbox has its own file
     return summarize(args, deliveries, sent, inbox, first_sync, load_end, drained_at, rss, metrics)
 
 
@@ -311,6 +312,9 @@ def main() -> None:
     parser.add_argument("--replays", type=float, default=0.02, help="share of retried deliveries")
     parser.add_argument("--senders", type=int, default=16, help="concurrent connections")
     parser.add_argument("--drain-timeout", type=float, default=600.0)
+    parser.add_argument(
+        "--env", action="append", default=[], help="NAME=VALUE for the server (repeatable)"
+    )
     args = parser.parse_args()
     result = run(args)
     out = ROOT / "results" / "webhook_ingest.json"

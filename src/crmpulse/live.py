@@ -5,10 +5,11 @@ A webhook is a trigger, not data. The worker takes a batch of pending inbox even
 per object, reads every named object again in as few calls as the CRM allows
 (:func:`crmpulse.pulling.refresh`: upserts, deletions, merges), and finds the accounts whose KPIs
 can have moved: the account a record belongs to (its own, or its contact's) before and after the
-change. Each such account is recomputed alone (:class:`~crmpulse.kpis.incremental.LiveKpis`),
-moving the portfolio and segment aggregates it feeds, and only the values that differ from the
-write-back ledger are sent. What an account-by-account recompute cannot follow (a new or merged
-company, a segment change, more accounts than a full pass costs) takes a full pass instead.
+change. Those accounts are recomputed together, apart from the rest
+(:class:`~crmpulse.kpis.incremental.LiveKpis`), moving the portfolio and segment aggregates they
+feed, and only the values that differ from the write-back ledger are sent. What such a recompute
+cannot follow (a new or merged company, a segment change) or would not save (a batch touching a
+large share of all companies) takes a full pass instead.
 
 Events caused by crmpulse's own write-back never get here: the inbox stores them as ``ignored``.
 """
@@ -190,12 +191,8 @@ def process_events(
         only_listed = False
     else:
         assert live is not None
-        latest: dict[tuple[str, str, str | None], KpiValue] = {}
-        for account_id in sorted(touched):
-            for value in live.recompute_account(account_id).values:
-                latest[(value.kpi, value.level, value.entity_id)] = value
         report.accounts = sorted(touched)
-        values = list(latest.values())
+        values = live.recompute_accounts(report.accounts).values if touched else []
         only_listed = True
     report.values = len(values)
     if values:

@@ -6,23 +6,33 @@ unique ``(source, dedupe_key)`` makes a redelivered event a no-op, however many 
 retries it. Rows move from ``pending`` to ``done`` (applied), ``ignored`` (our own write-back's
 echo: recorded, never recomputed on) or ``failed`` (gave up after ``max_attempts``; the periodic
 sync still brings the object in line).
+
+On PostgreSQL the inbox is a table of the store. On SQLite it is a database file of its own
+beside the store's (``crmpulse.db`` → ``crmpulse.inbox.db``): SQLite lets one writer at a time
+into a file, and storing a webhook must not wait for the worker writing records and KPI values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from pathlib import Path
+from typing import Any, Literal
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL
 
 from crmpulse.events import ChangeEvent
+from crmpulse.store.engine import (
+    create_store_engine,
+    read_transaction,
+    translate_errors,
+    write_transaction,
+)
 from crmpulse.store.schema import inbox
-
-if TYPE_CHECKING:
-    from crmpulse.store.store import Store
 
 Status = Literal["pending", "done", "ignored", "failed"]
 STATUSES: tuple[Status, ...] = ("pending", "done", "ignored", "failed")
@@ -81,11 +91,52 @@ def _row(event: ChangeEvent, received_at: datetime) -> dict[str, Any]:
     }
 
 
+def own_file(url: URL) -> str | None:
+    """The URL of the inbox's own SQLite file for a SQLite file store (else ``None``)."""
+    database = url.database or ""
+    in_memory = database in ("", ":memory:") or "mode=memory" in database
+    if url.get_backend_name() != "sqlite" or in_memory:
+        return None
+    path = Path(database)
+    beside = path.with_name(f"{path.stem}.inbox{path.suffix or '.db'}")
+    return url.set(database=str(beside)).render_as_string(hide_password=False)
+
+
 class Inbox:
     """The inbox of one store; every method is one short transaction."""
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, engine: Engine, url: URL, *, separate: bool = False) -> None:
+        self._engine = engine
+        self._url = url
+        self.separate = separate
+        """Whether the inbox has a database of its own (closed with it)."""
+
+    @classmethod
+    def open(cls, store_engine: Engine, store_url: URL) -> Inbox:
+        """The inbox of a store: its own SQLite file (created if missing), or the store's own
+        database (where the migrations made the table)."""
+        separate = own_file(store_url)
+        if separate is None:
+            return cls(store_engine, store_url)
+        engine, url = create_store_engine(separate)
+        with translate_errors("creating the webhook inbox", url), write_transaction(engine) as conn:
+            inbox.create(conn, checkfirst=True)
+        return cls(engine, url, separate=True)
+
+    def close(self) -> None:
+        """Release the inbox's own connections (a no-op when it shares the store's)."""
+        if self.separate:
+            self._engine.dispose()
+
+    @contextmanager
+    def _write(self, what: str) -> Iterator[Connection]:
+        with translate_errors(what, self._url), write_transaction(self._engine) as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self, what: str) -> Iterator[Connection]:
+        with translate_errors(what, self._url), read_transaction(self._engine) as conn:
+            yield conn
 
     def accept(
         self, events: Sequence[ChangeEvent], received_at: datetime | None = None
@@ -95,7 +146,7 @@ class Inbox:
             return Accepted(0, 0, 0)
         at = received_at or datetime.now(UTC)
         rows = [_row(e, at) for e in events]
-        with self._store.write(f"accepting {len(rows)} webhook events") as conn:
+        with self._write(f"accepting {len(rows)} webhook events") as conn:
             stmt = (
                 _insert(conn)
                 .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
@@ -111,7 +162,7 @@ class Inbox:
         if source is not None:
             query = query.where(inbox.c.source == source)
         query = query.order_by(inbox.c.id).limit(limit)
-        with self._store.read("reading pending webhook events") as conn:
+        with self._read("reading pending webhook events") as conn:
             rows = conn.execute(query).all()
         return [
             InboxItem(
@@ -145,7 +196,7 @@ class Inbox:
             values["status"] = status
             values["processed_at"] = datetime.now(UTC)
         moved = 0
-        with self._store.write(f"settling {len(ids)} webhook events") as conn:
+        with self._write(f"settling {len(ids)} webhook events") as conn:
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
                 stmt = (
@@ -159,14 +210,14 @@ class Inbox:
     def counts(self) -> dict[str, int]:
         """Events per status (every status present, zero when none)."""
         query = select(inbox.c.status, func.count()).group_by(inbox.c.status)
-        with self._store.read("counting webhook events") as conn:
+        with self._read("counting webhook events") as conn:
             found = {status: int(n) for status, n in conn.execute(query)}
         return {s: found.get(s, 0) for s in STATUSES}
 
     def oldest_pending(self) -> datetime | None:
         """When the oldest pending event was received, or ``None``."""
         query = select(func.min(inbox.c.received_at)).where(inbox.c.status == "pending")
-        with self._store.read("reading the inbox backlog") as conn:
+        with self._read("reading the inbox backlog") as conn:
             value: datetime | None = conn.execute(query).scalar()
         return value
 
@@ -177,5 +228,5 @@ class Inbox:
             .where(inbox.c.status != "pending")
             .group_by(inbox.c.attempts)
         )
-        with self._store.read("reading inbox attempts") as conn:
+        with self._read("reading inbox attempts") as conn:
             return {int(a): int(n) for a, n in conn.execute(query)}

@@ -7,6 +7,7 @@ method runs in its own transaction; writes on SQLite take the write lock up fron
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -39,6 +40,10 @@ if TYPE_CHECKING:
     from crmpulse.kpis.compare import Alert
 
 _CHUNK = 2000
+_TRANSACTION_ROWS = 500
+"""Rows one write transaction takes at most where atomicity is not needed: on SQLite a
+transaction holds the database's only write lock, and a webhook waiting to be stored should
+wait for a few milliseconds of someone else's writing, not for a whole page of it."""
 
 
 def _now() -> datetime:
@@ -78,6 +83,8 @@ class Store:
         """Wrap an engine built by ``create_store_engine``; prefer ``Store.open``."""
         self._engine = engine
         self._url = url
+        self._inbox: Inbox | None = None
+        self._inbox_guard = threading.Lock()
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Self:
@@ -115,6 +122,8 @@ class Store:
 
     def close(self) -> None:
         """Close every pooled connection."""
+        if self._inbox is not None:
+            self._inbox.close()
         self._engine.dispose()
 
     def __enter__(self) -> Self:
@@ -151,22 +160,28 @@ class Store:
 
     @property
     def inbox(self) -> Inbox:
-        """The webhook inbox (events accepted, waiting, processed)."""
-        return Inbox(self)
+        """The webhook inbox (events accepted, waiting, processed), opened on first use."""
+        with self._inbox_guard:
+            if self._inbox is None:
+                self._inbox = Inbox.open(self._engine, self._url)
+        return self._inbox
 
     # -- records -----------------------------------------------------------------------------
 
     def upsert(self, records_: Sequence[Record]) -> int:
-        """Insert or update records (any mix of entities) in one transaction.
+        """Insert or update records (any mix of entities), a few hundred per transaction.
 
         A stored record with a strictly later ``updated_at`` than the incoming one is kept, so a
         late, stale read never overwrites a newer version. Returns how many rows were written.
+        (Each record is written whole; a page cut short by a crash is pulled again, since the
+        cursor moves only after its stream is in.)
         """
-        grouped = records.group_rows(records_)
-        if not grouped:
-            return 0
-        with self.write(f"upserting {len(records_)} records") as conn:
-            return sum(records.write_rows(conn, e, rows, _CHUNK) for e, rows in grouped.items())
+        written = 0
+        for entity, rows in records.group_rows(records_).items():
+            for chunk in records.chunked(rows, _TRANSACTION_ROWS):
+                with self.write(f"upserting {len(chunk)} {entity}") as conn:
+                    written += records.write_rows(conn, entity, chunk, _CHUNK)
+        return written
 
     def iter_records(
         self,
@@ -332,7 +347,7 @@ class Store:
         """
         now = _now()
         changed = 0
-        for chunk in records.chunked(values, _CHUNK):
+        for chunk in records.chunked(values, _TRANSACTION_ROWS):
             with self.write("saving KPI values") as conn:
                 changed += kpistore.save(conn, chunk, run_id, now)
         return changed
@@ -400,10 +415,9 @@ class Store:
         }
         if not entries:
             return 0
-        with self.write("recording written values") as conn:
-            stmt = records.upsert_statement(conn, writeback_ledger)
-            for chunk in records.chunked(entries.values(), _CHUNK):
-                conn.execute(stmt, chunk)
+        for chunk in records.chunked(entries.values(), _TRANSACTION_ROWS):
+            with self.write("recording written values") as conn:
+                conn.execute(records.upsert_statement(conn, writeback_ledger), chunk)
         return len(entries)
 
     # -- quarantine and targets --------------------------------------------------------------------
