@@ -35,6 +35,15 @@ bench-salesforce: $(STAMP)
 bench-limits: $(STAMP)
 	$(BIN)/python bench/rate_limits.py --scale medium
 
+# crmpulse serve under a flood of signed webhooks: latency, throughput, exactly-once
+.PHONY: bench-ingest bench-live
+bench-ingest: $(STAMP)
+	$(BIN)/python bench/webhook_ingest.py --seconds 60
+
+# a survey answer in the emulator -> the company's NPS on the CRM record, through serve
+bench-live: $(STAMP)
+	$(BIN)/python bench/live_latency.py
+
 # builds (once, ~7 GB, cached in ~/.cache/crmpulse) a 10-million-record store, then measures
 bench-kpis: $(STAMP)
 	$(BIN)/python bench/kpis_full.py --scale 1.0 --accounts 50

@@ -170,6 +170,16 @@ def peak_rss_mib(pid: int) -> float:
     return 0.0
 
 
+def children_peak_rss_mib(pid: int) -> float:
+    """The largest peak among the server's child processes (its worker)."""
+    children = [
+        child
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    ]
+    return max((peak_rss_mib(int(child)) for child in children), default=0.0)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     emulator, crm = start_sandbox("hubspot", args.scale, SEED, TOKEN)
     workdir = Path(tempfile.mkdtemp(prefix="crmpulse-ingest-"))
@@ -218,7 +228,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 drained_at = time.perf_counter()
                 break
             time.sleep(0.5)
-        rss = peak_rss_mib(server.pid)
+        rss = (peak_rss_mib(server.pid), children_peak_rss_mib(server.pid))
         metrics = requests.get(f"{base}/metrics", timeout=10).text
     finally:
         server.terminate()
@@ -256,7 +266,7 @@ def summarize(
     first_sync: float,
     load_end: float,
     drained_at: float | None,
-    rss: float,
+    rss: tuple[float, float],
     metrics: str,
 ) -> dict[str, Any]:
     ok = [s for s in sent if s.status == 200]
@@ -278,6 +288,7 @@ def summarize(
         "seconds": args.seconds,
         "replay_share": args.replays,
         "senders": args.senders,
+        "server_env": args.env,
         "first_sync_seconds": round(first_sync, 1),
         "requests": len(sent),
         "requests_ok": len(ok),
@@ -299,7 +310,8 @@ def summarize(
         and inbox["done_attempts"] == {1: new_events}
         and inbox["distinct_keys"] == inbox["rows"],
         "worker_batches": batches,
-        "serve_peak_rss_mib": round(rss),
+        "serve_peak_rss_mib": round(rss[0]),
+        "worker_peak_rss_mib": round(rss[1]),
     }
 
 

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
+from crmpulse.errors import StoreError
 from crmpulse.events import ChangeEvent
 from crmpulse.store import Store
+from crmpulse.store.inbox import Accepted, GroupCommit
 
 AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -84,3 +89,67 @@ def test_concurrent_deliveries_of_the_same_events_store_each_once(any_store_url:
         assert sum(r.new for r in results) == 200
         assert sum(r.duplicates for r in results) == 5 * 200
         assert store.inbox.counts()["pending"] == 200
+
+
+def test_group_commit_writes_concurrent_callers_together_and_shares_errors() -> None:
+    batches: list[list[int]] = []
+    writing, gate = threading.Event(), threading.Event()
+
+    def write(items: list[int]) -> list[int]:
+        if not batches:
+            writing.set()
+            gate.wait(5)  # hold the first turn while the others queue up
+        batches.append(items)
+        if -1 in items:
+            raise StoreError("disk full")
+        return [i * 10 for i in items]
+
+    group = GroupCommit(write)
+    results: dict[int, int | str] = {}
+
+    def call(i: int) -> None:
+        try:
+            results[i] = group.submit(i)
+        except StoreError as exc:
+            results[i] = str(exc)
+
+    first = threading.Thread(target=call, args=(0,))
+    first.start()
+    assert writing.wait(5)
+    others = [threading.Thread(target=call, args=(i,)) for i in range(1, 9)]
+    for t in others:
+        t.start()
+    time.sleep(0.2)
+    gate.set()
+    for t in [first, *others]:
+        t.join(5)
+    assert results == {i: i * 10 for i in range(9)}
+    assert batches[0] == [0]
+    assert sorted(i for b in batches[1:] for i in b) == list(range(1, 9))
+    assert len(batches) < 9  # the waiting callers were written together
+
+    assert group.submit(7) == 70
+    with pytest.raises(StoreError, match="disk full"):
+        group.submit(-1)
+    assert group.submit(8) == 80  # an error ends only its own batch
+
+
+def test_concurrent_deliveries_of_the_same_events_are_stored_once(any_store_url: str) -> None:
+    with Store.open(any_store_url) as store:
+        deliveries = [[event(f"e{(d * 7 + k) % 40}") for k in range(10)] for d in range(24)]
+        accepted: list[Accepted] = []
+        lock = threading.Lock()
+
+        def deliver(events: list[ChangeEvent]) -> None:
+            got = store.inbox.accept(events)
+            with lock:
+                accepted.append(got)
+
+        threads = [threading.Thread(target=deliver, args=(d,)) for d in deliveries]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        distinct = {e.dedupe_key for d in deliveries for e in d}
+        assert sum(a.new for a in accepted) == len(distinct) == store.inbox.counts()["pending"]
+        assert sum(a.duplicates for a in accepted) == 240 - len(distinct)

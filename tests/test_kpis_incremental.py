@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import tempfile
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from crmpulse import synth
 from crmpulse.kpis import health
@@ -20,6 +25,38 @@ from crmpulse.store import Store
 AS_OF = datetime(2026, 9, 14, 15, 30, tzinfo=UTC)
 AUGUST = Period.month(2026, 8, "America/Sao_Paulo")
 IN_AUGUST = datetime(2026, 8, 10, 12, tzinfo=UTC)
+
+
+def answer(
+    source: str, id: str, contact_id: str, at: datetime, kind: str, score: float
+) -> SurveyResponse:
+    """A survey answer on the usual scale of its kind (NPS 0-10, CSAT 1-5)."""
+    nps = kind == "nps"
+    return SurveyResponse(
+        source=source,
+        id=id,
+        created_at=at,
+        updated_at=at,
+        survey_kind=SurveyKind.NPS if nps else SurveyKind.CSAT,
+        score=score,
+        scale_min=0 if nps else 1,
+        scale_max=10 if nps else 5,
+        answered_at=at,
+        contact_id=contact_id,
+    )
+
+
+def ticket(source: str, id: str, contact_id: str, at: datetime, hours: float) -> Ticket:
+    """A ticket answered after a tenth of ``hours`` and closed after ``hours``."""
+    return Ticket(
+        source=source,
+        id=id,
+        created_at=at,
+        updated_at=at,
+        contact_id=contact_id,
+        first_response_at=at + timedelta(hours=hours / 10),
+        closed_at=at + timedelta(hours=hours),
+    )
 
 
 def _assert_same(live: LiveKpis, store: Store, setup: HealthSetup) -> None:
@@ -126,18 +163,7 @@ def test_values_that_vanish_and_appear_follow_a_full_pass(tmp_path: object) -> N
         quiet = [c for c in world.contacts() if c.account_id == account]
         store.upsert(
             [
-                SurveyResponse(
-                    source=gone.source,
-                    id=f"added-{i}",
-                    created_at=IN_AUGUST,
-                    updated_at=IN_AUGUST,
-                    survey_kind=SurveyKind.CSAT,
-                    score=2,
-                    scale_min=1,
-                    scale_max=5,
-                    answered_at=IN_AUGUST,
-                    contact_id=person.id,
-                )
+                answer(gone.source, f"added-{i}", person.id, IN_AUGUST, "csat", 2)
                 for i, person in enumerate(quiet)
             ]
         )
@@ -161,20 +187,7 @@ def test_many_accounts_at_once_equal_a_full_pass(tmp_path: object) -> None:
             contact = contacts.get(account)
             if contact is None:
                 continue
-            added.append(
-                SurveyResponse(
-                    source=contact.source,
-                    id=f"batch-{i}",
-                    created_at=IN_AUGUST,
-                    updated_at=IN_AUGUST,
-                    survey_kind=SurveyKind.NPS,
-                    score=float(i % 11),
-                    scale_min=0,
-                    scale_max=10,
-                    answered_at=IN_AUGUST,
-                    contact_id=contact.id,
-                )
-            )
+            added.append(answer(contact.source, f"batch-{i}", contact.id, IN_AUGUST, "nps", i % 11))
         assert len(added) > 5
         store.upsert(added)
         result = live.recompute_accounts(chosen)
@@ -184,3 +197,64 @@ def test_many_accounts_at_once_equal_a_full_pass(tmp_path: object) -> None:
         _assert_same(live, store, setup)
         with pytest.raises(KeyError):
             live.recompute_accounts(["no-such-company"])
+
+
+@functools.cache
+def _tiny_world() -> synth.World:
+    return synth.generate(seed=11, scale="tiny", as_of=AS_OF)
+
+
+change = st.fixed_dictionaries(
+    {
+        "contact": st.integers(0, 10_000),
+        "kind": st.sampled_from(["nps", "csat", "ticket", "delete"]),
+        "score": st.integers(0, 10),
+        "day": st.integers(1, 31),
+        "hours": st.floats(0.5, 400.0),
+    }
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(changes=st.lists(change, min_size=1, max_size=6))
+def test_recomputing_touched_accounts_equals_a_full_pass_and_is_idempotent(
+    changes: list[dict[str, Any]],
+) -> None:
+    """Any mix of new answers, new tickets and deletions among a few companies' contacts: the
+    companies recomputed alone equal a full pass, and recomputing them again changes nothing."""
+    world = _tiny_world()
+    setup = HealthSetup(health.load_config(None))
+    people = [c for c in world.contacts() if c.account_id]
+    by_id = {p.id: p for p in people}
+    answers = [
+        s
+        for s in world.surveys()
+        if s.contact_id in by_id and AUGUST.start <= s.answered_at < AUGUST.end
+    ]
+    assert answers
+    with tempfile.TemporaryDirectory() as tmp, Store.open(f"sqlite:///{tmp}/s.db") as store:
+        store.upsert(list(world.records()))
+        live = LiveKpis(store, AUGUST, as_of=AS_OF, config=EngineConfig(), health=setup)
+        touched: set[str] = set()
+        for i, c in enumerate(changes):
+            at = IN_AUGUST.replace(day=c["day"])
+            person = people[c["contact"] % len(people)]
+            if c["kind"] == "delete":
+                gone = answers[c["contact"] % len(answers)]
+                store.mark_deleted("surveys", gone.source, [gone.id], at)
+                person = by_id[str(gone.contact_id)]
+            elif c["kind"] == "ticket":
+                store.upsert([ticket(person.source, f"h-ticket-{i}", person.id, at, c["hours"])])
+            else:
+                score = c["score"] if c["kind"] == "nps" else 1 + c["score"] % 5
+                store.upsert(
+                    [answer(person.source, f"h-answer-{i}", person.id, at, c["kind"], score)]
+                )
+            touched.add(str(person.account_id))
+        live.recompute_accounts(sorted(touched))
+        _assert_same(live, store, setup)
+        snapshot = {k: (c.value.copy(), c.tail_value.copy()) for k, c in live.table.columns.items()}
+        live.recompute_accounts(sorted(touched))
+        for name, (values, tail) in snapshot.items():
+            np.testing.assert_array_equal(live.table.columns[name].value, values, err_msg=name)
+            np.testing.assert_array_equal(live.table.columns[name].tail_value, tail, err_msg=name)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,6 +36,7 @@ from crmpulse.settings import (
     SyncSettings,
 )
 from crmpulse.store import Store
+from crmpulse.worker_process import ProcessRunner
 from crmpulse_hubspot import HubSpotPlugin
 from crmpulse_hubspot.sandbox import Portal, SandboxServer
 from crmpulse_hubspot.sandbox.delivery import sign_v3
@@ -233,10 +236,11 @@ def test_the_other_crm_and_unknown_types(world: synth.World, tmp_path: Path) -> 
         assert 'crmpulse_webhook_requests_total{crm="hubspot",status="200"} 1.0' in metrics
 
 
+@pytest.mark.parametrize("worker", ["process", "thread"])
 def test_a_detractor_moves_the_company_and_a_replay_is_processed_once(
-    world: synth.World, tmp_path: Path
+    world: synth.World, tmp_path: Path, worker: str
 ) -> None:
-    with stack(world, tmp_path, run=True) as s:
+    with stack(world, tmp_path, run=True, worker=worker) as s:
         store = s.store
         props = ("crmpulse_nps", "crmpulse_health_score")
         scored = {
@@ -289,7 +293,31 @@ def test_a_detractor_moves_the_company_and_a_replay_is_processed_once(
         ready = requests.get(s.url.replace("/webhooks/hubspot", "/readyz"), timeout=5).json()
         assert ready["ready"] is True
         assert ready["inbox"]["pending"] == 0
-        assert ready["last_batch"]["events"] >= 1
+        s.wait_until(lambda: s.runtime.runner.status().last_batch)  # reported every 0.25 s
+        metrics = requests.get(s.url.replace("/webhooks/hubspot", "/metrics"), timeout=5).text
+        assert 'crmpulse_worker_batches_total{outcome="ok"}' in metrics  # the worker's side
+        assert 'crmpulse_webhook_requests_total{crm="hubspot",status="200"}' in metrics
+
+
+def test_a_worker_process_that_dies_is_replaced_and_its_events_still_apply(
+    world: synth.World, tmp_path: Path
+) -> None:
+    with stack(world, tmp_path, run=True, worker="process") as s:
+        runner = s.runtime.runner
+        assert isinstance(runner, ProcessRunner)
+        first = runner.pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        s.wait_until(lambda: runner.restarts == 1 and not runner.status().worker_alive)
+        health = requests.get(s.url.replace("/webhooks/hubspot", "/healthz"), timeout=5)
+        if runner.pid == first:  # still in the pause before the restart
+            assert health.status_code == 503
+        body = events(contact_id(world))
+        assert requests.post(s.url, data=body, headers=signed(body, s.url), timeout=5).ok
+        s.wait_until(lambda: s.store.inbox.counts()["done"] == 1, timeout=60)
+        assert runner.pid not in (None, first)
+        assert runner.status().worker_alive
+        assert s.store.inbox.attempts() == {1: 1}
 
 
 def test_an_outage_keeps_events_pending_until_they_apply(

@@ -155,7 +155,8 @@ def serve(
     ] = None,
     port: Annotated[int | None, typer.Option(help="TCP port (default server.port)")] = None,
 ) -> None:
-    """Receive CRM webhooks, apply them within seconds, and sync periodically (one process)."""
+    """Receive CRM webhooks, apply them within seconds, and sync periodically (no other service
+    to run: the worker is a child process of this one)."""
     import uvicorn
 
     from crmpulse.server import GracefulServer, build_runtime, create_app
@@ -184,9 +185,10 @@ def serve(
         + "; Ctrl-C stops",
         highlight=False,
     )
-    # The worker's recomputes hold the GIL in long stretches; a webhook waiting for it should
-    # get it within a millisecond, not the default five, so answers stay fast under load.
-    sys.setswitchinterval(0.001)
+    if server.worker == "thread":
+        # The worker's recomputes hold the GIL in long stretches; a webhook waiting for it
+        # should get it within a millisecond, not the default five, so answers stay fast.
+        sys.setswitchinterval(0.001)
     web = uvicorn.Config(
         create_app(runtime),
         host=server.host,

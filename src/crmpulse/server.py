@@ -35,7 +35,8 @@ from crmpulse.metrics import Metrics
 from crmpulse.ports import Connector
 from crmpulse.settings import Settings
 from crmpulse.store import Store
-from crmpulse.tasks import LocalRunner
+from crmpulse.tasks import LocalRunner, Runner
+from crmpulse.worker_process import ProcessRunner
 
 log = structlog.get_logger("crmpulse.server")
 
@@ -49,7 +50,7 @@ class Runtime:
     crm: str
     connector: Connector
     receiver: WebhookReceiver
-    runner: LocalRunner
+    runner: Runner
     metrics: Metrics
 
 
@@ -79,13 +80,16 @@ class GracefulServer(uvicorn.Server):
 def build_runtime(
     settings: Settings, store: Store, crm: str, connector: Connector, receiver: WebhookReceiver
 ) -> Runtime:
-    """Wire the runner and the metrics around a connector and a store."""
+    """Wire the runner (``server.worker``: a process of its own, or threads of this one) and the
+    metrics around a connector and a store."""
     metrics = Metrics()
-    runner = LocalRunner(connector, store, settings, metrics)
-    metrics.watch(
-        inbox_counts=store.inbox.counts,
-        api_calls=lambda: (connector.calls.reads, connector.calls.writes),
-    )
+    metrics.watch_inbox(store.inbox.counts)
+    runner: Runner
+    if settings.server.worker == "process":
+        runner = ProcessRunner(settings)
+    else:
+        runner = LocalRunner(connector, store, settings, metrics)
+        metrics.watch_calls(lambda: (connector.calls.reads, connector.calls.writes))
     return Runtime(settings, store, crm, connector, receiver, runner, metrics)
 
 
@@ -146,7 +150,7 @@ def create_app(runtime: Runtime, *, manage_runner: bool = True) -> FastAPI:
 
     @app.get("/healthz")
     async def healthz() -> Response:
-        """Alive: the process answers and its worker thread runs."""
+        """Alive: the process answers and its worker runs."""
         status = runtime.runner.status()
         alive = status.worker_alive or not status.started
         body = {"status": "ok" if alive else "worker stopped"}
@@ -181,7 +185,7 @@ def create_app(runtime: Runtime, *, manage_runner: bool = True) -> FastAPI:
     async def prometheus() -> Response:
         """Prometheus text exposition."""
         data = await run_in_threadpool(generate_latest, metrics.registry)
-        return Response(data, media_type=CONTENT_TYPE_LATEST)
+        return Response(data + runtime.runner.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return app
 

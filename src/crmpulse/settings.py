@@ -250,9 +250,15 @@ class ServerSettings(_Section):
     sync_interval_seconds: float = Field(
         default=3600.0, ge=0, description="periodic full sync; 0 turns the scheduler off"
     )
+    worker: Literal["process", "thread"] = Field(
+        default="process",
+        description="where the worker applies events: a process of its own, started and "
+        "restarted by the server (webhooks stay fast while it works), or a thread of the "
+        "server's process",
+    )
     batch_size: int = Field(default=2000, ge=1, description="events the worker takes at once")
     worker_share: float = Field(
-        default=0.5,
+        default=0.8,
         gt=0,
         le=1,
         description="largest share of the time the worker may spend applying events; it rests "

@@ -1,5 +1,6 @@
-"""The embedded runner of ``crmpulse serve``: a worker that applies inbox events and a scheduler
-that runs the periodic sync, on two threads of the server's process.
+"""The runner of ``crmpulse serve``: a worker that applies inbox events and a scheduler that runs
+the periodic sync, on two threads (of the worker process, see :mod:`crmpulse.worker_process`, or
+of the server's own process).
 
 Both talk to the CRM through one connector and move one in-memory KPI table, so one lock keeps
 them apart: an event batch waits for a running sync, and the other way round. Events are durable
@@ -15,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -45,6 +46,25 @@ class RunnerStatus:
     last_sync: dict[str, Any] | None
     last_batch: dict[str, Any] | None
     last_error: str | None
+
+
+class Runner(Protocol):
+    """What the server asks of its worker, wherever it runs."""
+
+    def start(self) -> None:
+        """Start working (at most once)."""
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the work in hand and stop within ``timeout``."""
+
+    def wake(self) -> None:
+        """New events are in the inbox."""
+
+    def status(self) -> RunnerStatus:
+        """What ``/readyz`` reports."""
+
+    def exposition(self) -> bytes:
+        """The worker's metrics in Prometheus' text format."""
 
 
 class LocalRunner:
@@ -122,6 +142,10 @@ class LocalRunner:
             last_error=self.last_error,
         )
 
+    def exposition(self) -> bytes:
+        """The worker's metrics in Prometheus' text format."""
+        return self.metrics.worker_exposition()
+
     # -- the worker ------------------------------------------------------------------------
 
     def _work(self) -> None:
@@ -145,9 +169,9 @@ class LocalRunner:
                     return
                 backoff = self._process(items)
             if not backoff:
-                # Rest in proportion to the work just done: the worker shares one interpreter
-                # with the webhook endpoint, and a flood is better met by bigger batches than
-                # by slower answers.
+                # Rest in proportion to the work just done: the worker shares the machine (or,
+                # as a thread, the interpreter) with the webhook endpoint, and a flood is better
+                # met by bigger batches than by slower answers.
                 share = server.worker_share
                 self._stopping.wait((time.perf_counter() - started) * (1 - share) / share)
                 self._wake.set()  # more may be waiting: look again at once

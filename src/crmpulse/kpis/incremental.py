@@ -333,6 +333,8 @@ def _contribution(column: StoredColumn, slot: int) -> tuple[float, float]:
 def _move(
     column: StoredColumn, slot: int, name: str, old: tuple[float, float], new: tuple[float, float]
 ) -> None:
+    if old == new:
+        return  # nothing moves (and a recompute without changes leaves every bit in place)
     n = float(column.n[slot])
     value = float(column.value[slot])
     if name in COUNT_KPIS:
@@ -349,7 +351,9 @@ def _move(
         column.n[slot] = 0
     else:
         column.value[slot] = moved_total if name in SUM_KPIS else moved_total / moved_n
-    column.present[slot] = column.present[slot] or moved_n > 0
+    # as in a full pass: a segment over no records has no row, also when it had some before;
+    # the portfolio always has one (undefined when empty)
+    column.present[slot] = moved_n > 0 or slot == 0
 
 
 def _nps_margin(table: KpiTable, slots: list[int]) -> None:

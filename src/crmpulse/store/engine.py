@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config
@@ -97,7 +97,7 @@ def translate_errors(what: str, url: URL) -> Iterator[None]:
         ) from exc
 
 
-def _sqlite_setup(engine: Engine) -> None:
+def _sqlite_setup(engine: Engine, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from the sqlite3 module; "begin" below issues BEGIN.
@@ -105,7 +105,7 @@ def _sqlite_setup(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
             cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
             cursor.execute("PRAGMA foreign_keys=OFF")
         finally:
@@ -117,8 +117,15 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def create_store_engine(url: str) -> tuple[Engine, URL]:
-    """Build the engine for a store URL (creating a SQLite file's directory if needed)."""
+def create_store_engine(
+    url: str, *, synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+) -> tuple[Engine, URL]:
+    """Build the engine for a store URL (creating a SQLite file's directory if needed).
+
+    On SQLite ``synchronous`` says when a commit reaches the disk: ``NORMAL`` (WAL mode: a commit
+    survives the process being killed; the last ones may roll back if the machine loses power) or
+    ``FULL`` (every commit is synced before it returns).
+    """
     try:
         parsed = _normalize(make_url(url))
     except ArgumentError as exc:
@@ -154,7 +161,7 @@ def create_store_engine(url: str) -> tuple[Engine, URL]:
             hint="crmpulse supports sqlite:///path and postgresql+psycopg://user@host/db",
         ) from None
     if backend == "sqlite":
-        _sqlite_setup(engine)
+        _sqlite_setup(engine, synchronous)
     return engine, parsed
 
 

@@ -14,12 +14,13 @@ into a file, and storing a webhook must not wait for the worker writing records 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -36,6 +37,9 @@ from crmpulse.store.schema import inbox
 
 Status = Literal["pending", "done", "ignored", "failed"]
 STATUSES: tuple[Status, ...] = ("pending", "done", "ignored", "failed")
+
+In = TypeVar("In")
+Out = TypeVar("Out")
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,56 @@ class Accepted:
     """Events already in the inbox (a redelivery): nothing was written for them."""
     ours: int
     """New events caused by crmpulse's own write-back."""
+
+
+class _Pending(Generic[In, Out]):
+    """One thread's work in a :class:`GroupCommit`."""
+
+    __slots__ = ("done", "error", "item", "result")
+
+    def __init__(self, item: In) -> None:
+        self.item = item
+        self.done = False
+        self.result: Out | None = None
+        self.error: BaseException | None = None
+
+
+class GroupCommit(Generic[In, Out]):
+    """Run ``write`` over the items of concurrent callers together, one call at a time.
+
+    A caller queues its item and waits for the writer's turn; whoever gets the turn first writes
+    everything queued so far (its own item and those of the callers waiting behind it), and the
+    others find theirs already written. Under load one commit serves many callers; alone, a
+    caller writes at once. ``write`` gets the items in order and returns one result per item; if
+    it raises, every caller of that batch gets the error.
+    """
+
+    def __init__(self, write: Callable[[list[In]], list[Out]]) -> None:
+        self._write = write
+        self._queue: list[_Pending[In, Out]] = []
+        self._queue_lock = threading.Lock()
+        self._turn = threading.Lock()
+
+    def submit(self, item: In) -> Out:
+        """Write ``item`` (with whatever else is queued); its result once committed."""
+        pending: _Pending[In, Out] = _Pending(item)
+        with self._queue_lock:
+            self._queue.append(pending)
+        with self._turn:
+            if not pending.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                try:
+                    results = self._write([p.item for p in batch])
+                except BaseException as exc:
+                    for p in batch:
+                        p.error, p.done = exc, True
+                else:
+                    for p, result in zip(batch, results, strict=True):
+                        p.result, p.done = result, True
+        if pending.error is not None:
+            raise pending.error
+        return pending.result  # type: ignore[return-value]
 
 
 def _insert(conn: Connection) -> Any:
@@ -108,6 +162,7 @@ class Inbox:
     def __init__(self, engine: Engine, url: URL, *, separate: bool = False) -> None:
         self._engine = engine
         self._url = url
+        self._group = GroupCommit(self._insert_deliveries)
         self.separate = separate
         """Whether the inbox has a database of its own (closed with it)."""
 
@@ -118,7 +173,8 @@ class Inbox:
         separate = own_file(store_url)
         if separate is None:
             return cls(store_engine, store_url)
-        engine, url = create_store_engine(separate)
+        # an acknowledged event must survive a power loss too: every commit is synced
+        engine, url = create_store_engine(separate, synchronous="FULL")
         with translate_errors("creating the webhook inbox", url), write_transaction(engine) as conn:
             inbox.create(conn, checkfirst=True)
         return cls(engine, url, separate=True)
@@ -141,20 +197,29 @@ class Inbox:
     def accept(
         self, events: Sequence[ChangeEvent], received_at: datetime | None = None
     ) -> Accepted:
-        """Store new events (one transaction, committed on return); skip known ones."""
+        """Store new events (committed on return); skip known ones.
+
+        Deliveries accepted by several threads at once share one transaction (group commit):
+        each waits for the commit that holds its rows, so the disk is synced once for all of them.
+        """
         if not events:
             return Accepted(0, 0, 0)
         at = received_at or datetime.now(UTC)
         rows = [_row(e, at) for e in events]
-        with self._write(f"accepting {len(rows)} webhook events") as conn:
+        statuses = self._group.submit(rows)
+        ours = sum(1 for s in statuses if s == "ignored")
+        return Accepted(new=len(statuses), duplicates=len(rows) - len(statuses), ours=ours)
+
+    def _insert_deliveries(self, deliveries: list[list[dict[str, Any]]]) -> list[list[str]]:
+        """Insert several deliveries' rows in one transaction; each one's new rows' statuses."""
+        size = sum(len(rows) for rows in deliveries)
+        with self._write(f"accepting {size} webhook events") as conn:
             stmt = (
                 _insert(conn)
                 .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
                 .returning(inbox.c.status)
             )
-            statuses = [row[0] for row in conn.execute(stmt, rows)]
-        ours = sum(1 for s in statuses if s == "ignored")
-        return Accepted(new=len(statuses), duplicates=len(rows) - len(statuses), ours=ours)
+            return [[row[0] for row in conn.execute(stmt, rows)] for rows in deliveries]
 
     def pending(self, limit: int, *, source: str | None = None) -> list[InboxItem]:
         """The oldest pending events, at most ``limit``."""
