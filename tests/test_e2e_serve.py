@@ -1,13 +1,15 @@
 """`crmpulse serve` end to end, as a user runs it: the CRM emulator in one process, `crmpulse
 serve` in another, configured through environment variables only. A detractor answers a survey
 in the CRM; within 5 s the company's NPS and health score on the CRM record have moved. Then the
-server stops on SIGTERM with nothing left in its inbox."""
+server stops on SIGTERM with nothing left in its inbox. A stop in the middle of a flood of
+deliveries loses none that were acknowledged."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +20,8 @@ import requests
 
 from crmpulse import synth
 from crmpulse.model import Contact
+from crmpulse.store import Store
+from crmpulse_hubspot.sandbox.delivery import sign_v3
 from e2ehelp import sandbox_process, serve_process
 
 pytestmark = pytest.mark.slow
@@ -39,6 +43,15 @@ def serve_env(tmp_path: Path, **crm: str) -> dict[str, str]:
         "CRMPULSE_LOG__LEVEL": "INFO",
         **crm,
     }
+
+
+def hubspot_env(tmp_path: Path, crm: str, token: str, secret: str) -> dict[str, str]:
+    return serve_env(
+        tmp_path,
+        CRMPULSE_HUBSPOT__BASE_URL=crm,
+        CRMPULSE_HUBSPOT__ACCESS_TOKEN=token,
+        CRMPULSE_HUBSPOT__CLIENT_SECRET=secret,
+    )
 
 
 def world() -> synth.World:
@@ -96,12 +109,7 @@ def stop_gracefully(proc: Any, base: str, log: Path) -> None:
 def test_hubspot_detractor_moves_the_company_within_seconds(tmp_path: Path) -> None:
     token, secret = "e2e-serve-token", "e2e-client-secret"
     with sandbox_process("hubspot", token, as_of=today()) as crm:
-        env = serve_env(
-            tmp_path,
-            CRMPULSE_HUBSPOT__BASE_URL=crm,
-            CRMPULSE_HUBSPOT__ACCESS_TOKEN=token,
-            CRMPULSE_HUBSPOT__CLIENT_SECRET=secret,
-        )
+        env = hubspot_env(tmp_path, crm, token, secret)
         log = tmp_path / "serve.log"
         with serve_process(env, log) as (base, proc):
             hooks = {"targetUrl": f"{base}/webhooks/hubspot", "clientSecret": secret}
@@ -208,3 +216,89 @@ def test_salesforce_detractor_moves_the_account_within_seconds(tmp_path: Path) -
             assert after["health"] < before["health"]
             time.sleep(0.5)
             stop_gracefully(proc, base, log)
+
+
+def test_a_stop_under_load_loses_no_acknowledged_event(tmp_path: Path) -> None:
+    """SIGTERM while deliveries keep arriving: the server exits 0, every delivery it answered
+    200 is in the inbox, and the next start applies what was left, each event once."""
+    token, secret = "e2e-stop-token", "e2e-stop-secret"
+    people = [int(c.id) for c in world().contacts()][:40]
+    with sandbox_process("hubspot", token, as_of=today()) as crm:
+        env = hubspot_env(tmp_path, crm, token, secret)
+        acknowledged: list[int] = []
+        log = tmp_path / "serve.log"
+        with serve_process(env, log) as (base, proc):
+            url = f"{base}/webhooks/hubspot"
+            stop = threading.Event()
+
+            def send() -> None:
+                n = 0
+                with requests.Session() as session:
+                    while not stop.is_set():
+                        now = int(time.time() * 1000)
+                        body = json.dumps(
+                            [
+                                {
+                                    "eventId": 10_000 + n + i,
+                                    "subscriptionId": 1,
+                                    "portalId": 1,
+                                    "appId": 1,
+                                    "occurredAt": now,
+                                    "subscriptionType": "contact.propertyChange",
+                                    "attemptNumber": 0,
+                                    "objectId": people[(n + i) % len(people)],
+                                    "propertyName": "lifecyclestage",
+                                    "propertyValue": "customer",
+                                }
+                                for i in range(5)
+                            ]
+                        )
+                        stamp = str(now)
+                        headers = {
+                            "Content-Type": "application/json",
+                            "X-HubSpot-Signature-v3": sign_v3(secret, "POST", url, body, stamp),
+                            "X-HubSpot-Request-Timestamp": stamp,
+                        }
+                        try:
+                            answer = session.post(url, data=body, headers=headers, timeout=10)
+                        except requests.ConnectionError:
+                            return  # the server has stopped listening
+                        if answer.status_code == 200:
+                            acknowledged.append(answer.json()["accepted"])
+                        n += 5
+
+            sender = threading.Thread(target=send)
+            sender.start()
+            time.sleep(2.0)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 0, log.read_text()
+            stop.set()
+            sender.join(15)
+        assert sum(acknowledged) > 50, "the load did not get going"
+        inbox = inbox_rows(tmp_path)
+        assert inbox["rows"] >= sum(acknowledged)
+        assert set(inbox["by_status"]) <= {"done", "pending"}
+
+        # the next start applies what the stop left pending, and nothing twice
+        with serve_process(env, tmp_path / "again.log") as (base, proc):
+            deadline = time.monotonic() + 60
+            while requests.get(f"{base}/readyz", timeout=5).json()["inbox"]["pending"]:
+                assert time.monotonic() < deadline, "the backlog was not applied"
+                time.sleep(0.2)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 0
+        again = inbox_rows(tmp_path)
+        assert again["rows"] == inbox["rows"]
+        assert again["by_status"] == {"done": inbox["rows"]}
+        assert again["attempts"] == {1: inbox["rows"]}
+
+
+def inbox_rows(tmp_path: Path) -> dict[str, Any]:
+    """The server's inbox: rows, rows per status, settled rows per attempt count."""
+    with Store.open(f"sqlite:///{tmp_path / 'serve.db'}") as store:
+        counts = {k: v for k, v in store.inbox.counts().items() if v}
+        return {
+            "rows": sum(counts.values()),
+            "by_status": counts,
+            "attempts": store.inbox.attempts(),
+        }
