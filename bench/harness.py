@@ -7,10 +7,13 @@ memory, so the figures are the product's as a user runs it, not the benchmark's.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +52,50 @@ def start_sandbox(
             time.sleep(0.5)
     proc.kill()
     raise SystemExit("sandbox did not start in 10 minutes")
+
+
+@contextmanager
+def serving(
+    crm: str, token: str, secret: str, workdir: Path, **settings: str
+) -> Iterator[tuple[subprocess.Popen[bytes], str, float]]:
+    """`crmpulse serve` for the HubSpot emulator at ``crm`` in its own process (SQLite store in
+    ``workdir``, output in ``workdir/serve.log``; ``settings`` are more ``CRMPULSE_*``
+    variables): yields it, its base URL and the seconds until ``/readyz`` said ready, and stops
+    it (SIGTERM, a graceful stop) on the way out."""
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CRMPULSE_")},
+        "CRMPULSE_HUBSPOT__BASE_URL": crm,
+        "CRMPULSE_HUBSPOT__ACCESS_TOKEN": token,
+        "CRMPULSE_HUBSPOT__CLIENT_SECRET": secret,
+        "CRMPULSE_STORE__URL": f"sqlite:///{workdir / 'serve.db'}",
+        "CRMPULSE_LOG__LEVEL": "WARNING",
+        **settings,
+    }
+    log = workdir / "serve.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "crmpulse", "serve", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    started = time.perf_counter()
+    try:
+        while True:
+            try:
+                if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if server.poll() is not None or time.perf_counter() - started > 600:
+                raise SystemExit(f"serve did not get ready: {log.read_text()[-2000:]}")
+            time.sleep(0.2)
+        yield server, base, time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
 
 
 def run_sync(

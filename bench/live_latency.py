@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,25 +25,12 @@ from typing import Any
 import requests
 
 from crmpulse import synth
-from harness import AS_OF, free_port, start_sandbox
+from harness import AS_OF, serving, start_sandbox
 
 ROOT = Path(__file__).resolve().parent
 TOKEN = "bench-live-token"
 SECRET = "bench-live-client-secret"
 SEED = 7
-
-
-def wait_ready(base: str, server: subprocess.Popen[bytes], log: Path) -> float:
-    started = time.perf_counter()
-    while True:
-        try:
-            if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return time.perf_counter() - started
-        except requests.ConnectionError:
-            pass
-        if server.poll() is not None or time.perf_counter() - started > 600:
-            raise SystemExit(f"serve did not get ready: {log.read_text()[-2000:]}")
-        time.sleep(0.2)
 
 
 def company_nps(crm: str, company: str) -> str | None:
@@ -65,75 +50,55 @@ def company_nps(crm: str, company: str) -> str | None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     emulator, crm = start_sandbox("hubspot", args.scale, SEED, TOKEN)
     workdir = Path(tempfile.mkdtemp(prefix="crmpulse-live-"))
-    port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("CRMPULSE_")},
-        "CRMPULSE_HUBSPOT__BASE_URL": crm,
-        "CRMPULSE_HUBSPOT__ACCESS_TOKEN": TOKEN,
-        "CRMPULSE_HUBSPOT__CLIENT_SECRET": SECRET,
-        "CRMPULSE_STORE__URL": f"sqlite:///{workdir / 'serve.db'}",
-        "CRMPULSE_SYNC__OVERLAP_SECONDS": "1",
-        "CRMPULSE_LOG__LEVEL": "WARNING",
-    }
-    log = workdir / "serve.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "crmpulse", "serve", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
     samples: list[dict[str, Any]] = []
     try:
-        first_sync = wait_ready(base, server, log)
-        hooks = {"targetUrl": f"{base}/webhooks/hubspot", "clientSecret": SECRET}
-        requests.post(f"{crm}/_sandbox/webhooks", json=hooks, timeout=5).raise_for_status()
-        world = synth.generate(
-            seed=SEED, scale=args.scale, as_of=datetime.fromisoformat(AS_OF).replace(tzinfo=UTC)
-        )
-        by_company: dict[str, str] = {}
-        for contact in world.contacts():
-            if contact.account_id and contact.deleted_at is None:
-                by_company.setdefault(contact.account_id, contact.id)
-        for company, contact in list(by_company.items())[: args.answers]:
-            before = company_nps(crm, company)
-            calls_before = requests.get(f"{crm}/_sandbox/stats", timeout=5).json()["total"]
-            answered = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-            started = time.perf_counter()
-            requests.post(
-                f"{crm}/_sandbox/objects/feedback_submissions",
-                json={
-                    "properties": {
-                        "hs_survey_type": "NPS",
-                        "hs_value": "1",
-                        "hs_submission_timestamp": answered,
-                    },
-                    "associations": {"contacts": [contact]},
-                },
-                timeout=5,
-            ).raise_for_status()
-            polls = 0
-            while company_nps(crm, company) == before:
-                polls += 1
-                if time.perf_counter() - started > 60:
-                    raise SystemExit(f"company {company} did not move in 60 s")
-                time.sleep(args.poll)
-            seconds = time.perf_counter() - started
-            time.sleep(args.gap)
-            stats = requests.get(f"{crm}/_sandbox/stats", timeout=5).json()["total"]
-            samples.append(
-                {
-                    "company": company,
-                    "seconds": round(seconds, 3),
-                    "crm_calls": stats - calls_before - (polls + 1),  # less our own polls
-                }
+        with serving(crm, TOKEN, SECRET, workdir, CRMPULSE_SYNC__OVERLAP_SECONDS="1") as serve:
+            _server, base, first_sync = serve
+            hooks = {"targetUrl": f"{base}/webhooks/hubspot", "clientSecret": SECRET}
+            requests.post(f"{crm}/_sandbox/webhooks", json=hooks, timeout=5).raise_for_status()
+            world = synth.generate(
+                seed=SEED, scale=args.scale, as_of=datetime.fromisoformat(AS_OF).replace(tzinfo=UTC)
             )
-            print(f"{company}: {seconds:.2f} s", file=sys.stderr)
-        ready = requests.get(f"{base}/readyz", timeout=5).json()
+            by_company: dict[str, str] = {}
+            for contact in world.contacts():
+                if contact.account_id and contact.deleted_at is None:
+                    by_company.setdefault(contact.account_id, contact.id)
+            for company, contact in list(by_company.items())[: args.answers]:
+                before = company_nps(crm, company)
+                calls_before = requests.get(f"{crm}/_sandbox/stats", timeout=5).json()["total"]
+                answered = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+                started = time.perf_counter()
+                requests.post(
+                    f"{crm}/_sandbox/objects/feedback_submissions",
+                    json={
+                        "properties": {
+                            "hs_survey_type": "NPS",
+                            "hs_value": "1",
+                            "hs_submission_timestamp": answered,
+                        },
+                        "associations": {"contacts": [contact]},
+                    },
+                    timeout=5,
+                ).raise_for_status()
+                polls = 0
+                while company_nps(crm, company) == before:
+                    polls += 1
+                    if time.perf_counter() - started > 60:
+                        raise SystemExit(f"company {company} did not move in 60 s")
+                    time.sleep(args.poll)
+                seconds = time.perf_counter() - started
+                time.sleep(args.gap)
+                stats = requests.get(f"{crm}/_sandbox/stats", timeout=5).json()["total"]
+                samples.append(
+                    {
+                        "company": company,
+                        "seconds": round(seconds, 3),
+                        "crm_calls": stats - calls_before - (polls + 1),  # less our own polls
+                    }
+                )
+                print(f"{company}: {seconds:.2f} s", file=sys.stderr)
+            ready = requests.get(f"{base}/readyz", timeout=5).json()
     finally:
-        server.terminate()
-        server.wait(timeout=60)
         emulator.terminate()
         emulator.wait(timeout=30)
     times = sorted(s["seconds"] for s in samples)

@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,7 +35,7 @@ import requests
 
 from crmpulse import synth
 from crmpulse_hubspot.sandbox.delivery import sign_v3
-from harness import free_port, start_sandbox
+from harness import serving, start_sandbox
 
 ROOT = Path(__file__).resolve().parent
 TOKEN = "bench-ingest-token"
@@ -183,59 +181,34 @@ def children_peak_rss_mib(pid: int) -> float:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     emulator, crm = start_sandbox("hubspot", args.scale, SEED, TOKEN)
     workdir = Path(tempfile.mkdtemp(prefix="crmpulse-ingest-"))
-    port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("CRMPULSE_")},
-        "CRMPULSE_HUBSPOT__BASE_URL": crm,
-        "CRMPULSE_HUBSPOT__ACCESS_TOKEN": TOKEN,
-        "CRMPULSE_HUBSPOT__CLIENT_SECRET": SECRET,
-        "CRMPULSE_STORE__URL": f"sqlite:///{workdir / 'serve.db'}",
-        "CRMPULSE_SERVER__SYNC_INTERVAL_SECONDS": "86400",
-        "CRMPULSE_KPI__PERIOD": "2026-10",
-        "CRMPULSE_LOG__LEVEL": "WARNING",
-        **dict(a.split("=", 1) for a in args.env),
-    }
-    log = (workdir / "serve.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "crmpulse", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        started = time.perf_counter()
-        while True:
-            try:
-                if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
+        with serving(
+            crm,
+            TOKEN,
+            SECRET,
+            workdir,
+            CRMPULSE_SERVER__SYNC_INTERVAL_SECONDS="86400",
+            CRMPULSE_KPI__PERIOD="2026-10",
+            **dict(a.split("=", 1) for a in args.env),
+        ) as (server, base, first_sync):
+            url = f"{base}/webhooks/hubspot"
+            pool = objects(args.scale)
+            deliveries = plan(url, args.rate, args.batch, args.seconds, args.replays, pool)
+            print(f"sending {len(deliveries)} requests over {args.seconds:g} s", file=sys.stderr)
+            sent, _ = send_all(url, deliveries, args.senders)
+            load_end = time.perf_counter()
+            drained_at = None
+            while time.perf_counter() - load_end < args.drain_timeout:
+                pending = requests.get(f"{base}/readyz", timeout=10).json()["inbox"]["pending"]
+                if pending == 0:
+                    drained_at = time.perf_counter()
                     break
-            except requests.ConnectionError:
-                pass
-            if server.poll() is not None or time.perf_counter() - started > 600:
-                raise SystemExit(f"serve did not get ready: {(workdir / 'serve.log').read_text()}")
-            time.sleep(0.5)
-        first_sync = time.perf_counter() - started
-        url = f"{base}/webhooks/hubspot"
-        pool = objects(args.scale)
-        deliveries = plan(url, args.rate, args.batch, args.seconds, args.replays, pool)
-        print(f"sending {len(deliveries)} requests over {args.seconds:g} s", file=sys.stderr)
-        sent, _ = send_all(url, deliveries, args.senders)
-        load_end = time.perf_counter()
-        drained_at = None
-        while time.perf_counter() - load_end < args.drain_timeout:
-            pending = requests.get(f"{base}/readyz", timeout=10).json()["inbox"]["pending"]
-            if pending == 0:
-                drained_at = time.perf_counter()
-                break
-            time.sleep(0.5)
-        rss = (peak_rss_mib(server.pid), children_peak_rss_mib(server.pid))
-        metrics = requests.get(f"{base}/metrics", timeout=10).text
+                time.sleep(0.5)
+            rss = (peak_rss_mib(server.pid), children_peak_rss_mib(server.pid))
+            metrics = requests.get(f"{base}/metrics", timeout=10).text
     finally:
-        server.terminate()
-        server.wait(timeout=60)
         emulator.terminate()
         emulator.wait(timeout=30)
-        log.close()
     inbox = read_inbox(workdir / "serve.inbox.db")  # on SQLite the inbox has its own file
     return summarize(args, deliveries, sent, inbox, first_sync, load_end, drained_at, rss, metrics)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -153,3 +154,13 @@ def test_concurrent_deliveries_of_the_same_events_are_stored_once(any_store_url:
         distinct = {e.dedupe_key for d in deliveries for e in d}
         assert sum(a.new for a in accepted) == len(distinct) == store.inbox.counts()["pending"]
         assert sum(a.duplicates for a in accepted) == 240 - len(distinct)
+
+
+def test_on_sqlite_the_inbox_syncs_every_commit_and_the_store_does_not(tmp_path: Path) -> None:
+    """An acknowledged event must survive a power loss; the rest can be synced again."""
+    with Store.open(f"sqlite:///{tmp_path / 'crmpulse.db'}") as store:
+        assert store.inbox.separate
+        with store.inbox.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL

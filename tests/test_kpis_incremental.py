@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -59,6 +61,29 @@ def ticket(source: str, id: str, contact_id: str, at: datetime, hours: float) ->
     )
 
 
+def _assert_moves_nothing(live: LiveKpis, recompute: Callable[[], object]) -> None:
+    """``recompute()`` leaves every value of the live table as it was, bit for bit."""
+    snapshot = {k: (c.value.copy(), c.tail_value.copy()) for k, c in live.table.columns.items()}
+    recompute()
+    for name, (values, tail) in snapshot.items():
+        np.testing.assert_array_equal(live.table.columns[name].value, values, err_msg=name)
+        np.testing.assert_array_equal(live.table.columns[name].tail_value, tail, err_msg=name)
+
+
+@contextmanager
+def live_store(
+    path: object, world: synth.World | None = None
+) -> Iterator[tuple[synth.World, Store, LiveKpis, HealthSetup]]:
+    """A SQLite store in ``path`` holding ``world`` (seed 5, small by default) and its live KPIs
+    for August."""
+    world = world or synth.generate(seed=5, scale="small", as_of=AS_OF)
+    setup = HealthSetup(health.load_config(None))
+    with Store.open(f"sqlite:///{path}/store.db") as store:
+        store.upsert(list(world.records()))
+        live = LiveKpis(store, AUGUST, as_of=AS_OF, config=EngineConfig(), health=setup)
+        yield world, store, live, setup
+
+
 def _assert_same(live: LiveKpis, store: Store, setup: HealthSetup) -> None:
     full = compute_window(
         load_frame(store), AUGUST, as_of=AS_OF, config=EngineConfig(), health=setup
@@ -83,12 +108,7 @@ def _assert_same(live: LiveKpis, store: Store, setup: HealthSetup) -> None:
 
 @pytest.mark.parametrize("change", ["detractor", "ticket"])
 def test_one_account_recompute_equals_a_full_pass(tmp_path: object, change: str) -> None:
-    world = synth.generate(seed=5, scale="small", as_of=AS_OF)
-    url = f"sqlite:///{tmp_path}/store.db"
-    setup = HealthSetup(health.load_config(None))
-    with Store.open(url) as store:
-        store.upsert(list(world.records()))
-        live = LiveKpis(store, AUGUST, as_of=AS_OF, config=EngineConfig(), health=setup)
+    with live_store(tmp_path) as (world, store, live, setup):
         account = live.frame.account_ids[3]
         contact = next(c for c in world.contacts() if c.account_id == account)
         before = live.table.value("nps", "account", account)
@@ -131,23 +151,14 @@ def test_one_account_recompute_equals_a_full_pass(tmp_path: object, change: str)
             assert after is not None
             assert before is None or (after.value or 0) < (before.value or 0)
         # a second recompute with nothing new changes nothing
-        snapshot = {k: (c.value.copy(), c.tail_value.copy()) for k, c in live.table.columns.items()}
-        live.recompute_account(account)
-        for name, (values, tail) in snapshot.items():
-            np.testing.assert_array_equal(live.table.columns[name].value, values, err_msg=name)
-            np.testing.assert_array_equal(live.table.columns[name].tail_value, tail, err_msg=name)
+        _assert_moves_nothing(live, lambda: live.recompute_account(account))
         assert "frt_median_h" in live.stale
         assert "nps" not in live.stale
 
 
 def test_values_that_vanish_and_appear_follow_a_full_pass(tmp_path: object) -> None:
     """A company whose contacts lose some records and gain others, in one recompute."""
-    world = synth.generate(seed=5, scale="small", as_of=AS_OF)
-    url = f"sqlite:///{tmp_path}/store.db"
-    setup = HealthSetup(health.load_config(None))
-    with Store.open(url) as store:
-        store.upsert(list(world.records()))
-        live = LiveKpis(store, AUGUST, as_of=AS_OF, config=EngineConfig(), health=setup)
+    with live_store(tmp_path) as (world, store, live, setup):
         members = {c.id: c.account_id for c in world.contacts()}
         in_august = [
             s
@@ -175,11 +186,7 @@ def test_values_that_vanish_and_appear_follow_a_full_pass(tmp_path: object) -> N
 
 def test_many_accounts_at_once_equal_a_full_pass(tmp_path: object) -> None:
     """A batch of changes across companies of different segments, recomputed in one go."""
-    world = synth.generate(seed=5, scale="small", as_of=AS_OF)
-    setup = HealthSetup(health.load_config(None))
-    with Store.open(f"sqlite:///{tmp_path}/store.db") as store:
-        store.upsert(list(world.records()))
-        live = LiveKpis(store, AUGUST, as_of=AS_OF, config=EngineConfig(), health=setup)
+    with live_store(tmp_path) as (world, store, live, setup):
         chosen = [str(a) for a in live.frame.account_ids[2:40:3]]
         contacts = {c.account_id: c for c in world.contacts() if c.account_id in set(chosen)}
         added = []
@@ -223,7 +230,6 @@ def test_recomputing_touched_accounts_equals_a_full_pass_and_is_idempotent(
     """Any mix of new answers, new tickets and deletions among a few companies' contacts: the
     companies recomputed alone equal a full pass, and recomputing them again changes nothing."""
     world = _tiny_world()
-    setup = HealthSetup(health.load_config(None))
     people = [c for c in world.contacts() if c.account_id]
     by_id = {p.id: p for p in people}
     answers = [
@@ -232,9 +238,7 @@ def test_recomputing_touched_accounts_equals_a_full_pass_and_is_idempotent(
         if s.contact_id in by_id and AUGUST.start <= s.answered_at < AUGUST.end
     ]
     assert answers
-    with tempfile.TemporaryDirectory() as tmp, Store.open(f"sqlite:///{tmp}/s.db") as store:
-        store.upsert(list(world.records()))
-        live = LiveKpis(store, AUGUST, as_of=AS_OF, config=EngineConfig(), health=setup)
+    with tempfile.TemporaryDirectory() as tmp, live_store(tmp, world) as (_, store, live, setup):
         touched: set[str] = set()
         for i, c in enumerate(changes):
             at = IN_AUGUST.replace(day=c["day"])
@@ -253,8 +257,4 @@ def test_recomputing_touched_accounts_equals_a_full_pass_and_is_idempotent(
             touched.add(str(person.account_id))
         live.recompute_accounts(sorted(touched))
         _assert_same(live, store, setup)
-        snapshot = {k: (c.value.copy(), c.tail_value.copy()) for k, c in live.table.columns.items()}
-        live.recompute_accounts(sorted(touched))
-        for name, (values, tail) in snapshot.items():
-            np.testing.assert_array_equal(live.table.columns[name].value, values, err_msg=name)
-            np.testing.assert_array_equal(live.table.columns[name].tail_value, tail, err_msg=name)
+        _assert_moves_nothing(live, lambda: live.recompute_accounts(sorted(touched)))

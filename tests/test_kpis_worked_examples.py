@@ -225,28 +225,29 @@ def test_retention_is_computed_from_the_starting_cohort_not_e_over_s() -> None:
     assert retention_rate(0, 0) is None
 
 
+def _won(i: int, account: str, amount: int | str, closed: datetime) -> Deal:
+    """A deal of ``account`` won at ``closed``."""
+    return Deal(
+        source="t",
+        id=f"d{i}",
+        created_at=closed,
+        updated_at=closed,
+        amount=Decimal(amount),
+        is_closed=True,
+        is_won=True,
+        closed_at=closed,
+        account_id=account,
+    )
+
+
 def test_grr_and_nrr_through_the_engine() -> None:
     # two customers with 100 each over the trailing year; one expands to 150, one churns
     before = T0 - timedelta(days=500)
     accounts = [_account(0, before), _account(1, before, T0 + timedelta(days=5))]
-
-    def deal(i: int, account: str, amount: int, closed: datetime) -> Deal:
-        return Deal(
-            source="t",
-            id=f"d{i}",
-            created_at=closed,
-            updated_at=closed,
-            amount=Decimal(amount),
-            is_closed=True,
-            is_won=True,
-            closed_at=closed,
-            account_id=account,
-        )
-
     deals = [
-        deal(1, "a000", 100, T0 - timedelta(days=100)),
-        deal(2, "a001", 100, T0 - timedelta(days=100)),
-        deal(3, "a000", 150, T0 + timedelta(days=3)),
+        _won(1, "a000", 100, T0 - timedelta(days=100)),
+        _won(2, "a001", 100, T0 - timedelta(days=100)),
+        _won(3, "a000", 150, T0 + timedelta(days=3)),
     ]
     rows = compute(accounts=accounts, contacts=[], deals=deals, period=OCTOBER, as_of=AS_OF)
     # start 200; end: a000 has 250 in its trailing year, a001 churned (0)
@@ -261,22 +262,10 @@ def test_grr_and_nrr_through_the_engine() -> None:
 def test_grr_of_a_cohort_that_kept_all_its_revenue_is_exactly_100() -> None:
     # 100 * 5703.07 / 5703.07 is 100.00000000000001 in floating point; GRR cannot exceed 100
     customer = _account(0, T0 - timedelta(days=500))
-
-    def won(i: int, amount: str, days_before: int) -> Deal:
-        closed = T0 - timedelta(days=days_before)
-        return Deal(
-            source="t",
-            id=f"d{i}",
-            created_at=closed,
-            updated_at=closed,
-            amount=Decimal(amount),
-            is_closed=True,
-            is_won=True,
-            closed_at=closed,
-            account_id="a000",
-        )
-
-    deals = [won(1, "2.68", 100), won(2, "5700.39", 200)]
+    deals = [
+        _won(1, "a000", "2.68", T0 - timedelta(days=100)),
+        _won(2, "a000", "5700.39", T0 - timedelta(days=200)),
+    ]
     rows = compute(accounts=[customer], contacts=[], deals=deals, period=OCTOBER, as_of=AS_OF)
     assert portfolio(rows, "grr").value == 100
     assert portfolio(rows, "nrr").value == pytest.approx(100)

@@ -37,8 +37,12 @@ from typing import Any
 
 import structlog
 
+from crmpulse import logs, plugins
+from crmpulse.errors import CrmPulseError
+from crmpulse.metrics import Metrics
 from crmpulse.settings import Settings
-from crmpulse.tasks import RunnerStatus
+from crmpulse.store import Store
+from crmpulse.tasks import LocalRunner, RunnerStatus
 
 log = structlog.get_logger("crmpulse.worker")
 
@@ -203,12 +207,6 @@ class ProcessRunner:
 def run_worker(settings: Settings, nudge: Connection, sender: Connection, parent_pid: int) -> None:
     """The worker process: a :class:`~crmpulse.tasks.LocalRunner` over its own connector and
     store, woken by bytes on ``nudge``, stopped by its end of file; reports go to ``sender``."""
-    from crmpulse import logs, plugins
-    from crmpulse.errors import CrmPulseError
-    from crmpulse.metrics import Metrics
-    from crmpulse.store import Store
-    from crmpulse.tasks import LocalRunner
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logs.configure(settings.log)

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -117,7 +117,7 @@ class GroupCommit(Generic[In, Out]):
                         p.result, p.done = result, True
         if pending.error is not None:
             raise pending.error
-        return pending.result  # type: ignore[return-value]
+        return cast(Out, pending.result)
 
 
 def _insert(conn: Connection) -> Any:
@@ -178,6 +178,11 @@ class Inbox:
         with translate_errors("creating the webhook inbox", url), write_transaction(engine) as conn:
             inbox.create(conn, checkfirst=True)
         return cls(engine, url, separate=True)
+
+    @property
+    def engine(self) -> Engine:
+        """The inbox's SQLAlchemy engine (the store's own when it has no file of its own)."""
+        return self._engine
 
     def close(self) -> None:
         """Release the inbox's own connections (a no-op when it shares the store's)."""
